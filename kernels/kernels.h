@@ -1,0 +1,310 @@
+/* vireo kernels: the interface every ISA implements.
+ *
+ * Rules of this layer (docs/ARCHITECTURE.md):
+ *  - pure compute: no allocation, no threads, no I/O, no globals but the op table;
+ *  - every kernel computes a caller-given range of its output, so the runtime can
+ *    split work across threads; ranges are documented per op;
+ *  - packed weight layouts are defined here (pack.c) once, for every ISA: the
+ *    weight format stores them as is.
+ *
+ * Kernels are reached through the table returned by vk_ops_get(). A kernel of
+ * level L lives in kernels/<L>/<op>.c and is registered in kernels/<L>/register.c.
+ */
+#ifndef VIREO_KERNELS_H
+#define VIREO_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cpu.h"
+
+/* ------------------------------------------------------------------------ */
+/* Activations fused into epilogues. */
+typedef enum vk_act {
+    VK_ACT_NONE = 0,
+    VK_ACT_RELU,
+    VK_ACT_RELU6,
+    VK_ACT_GELU,      /* exact: 0.5 x (1 + erf(x / sqrt 2)) */
+    VK_ACT_QUICKGELU, /* x * sigmoid(1.702 x) (OpenAI CLIP) */
+} vk_act;
+
+/* ------------------------------------------------------------------------ */
+/* f32 matmul: C = act(A·B + bias + residual)
+ *
+ * A: row-major M×K, row stride lda (elements).
+ * B: packed by vk_pack_f32_b: panels of VK_F32_NR columns; panel p holds
+ *    columns [p*NR, p*NR+NR) as K rows of NR floats, zero-padded past N:
+ *       Bp[(p*K + k)*NR + j] = B[k][p*NR + j]
+ * bias: N floats or NULL. residual: M×N (stride ldr) or NULL; added before the
+ * activation (ResNet: relu(conv + bias + x); transformers use act NONE).
+ * Range: rows [m0,m1), columns [n0,n1); n0 a multiple of VK_F32_NR, n1 a
+ * multiple of VK_F32_NR or equal to N. C may not alias A or residual... except
+ * that residual == C (in-place residual add) is allowed.
+ */
+#define VK_F32_NR 16
+typedef struct vk_matmul_f32_args {
+    int M, N, K;
+    const float *A;
+    ptrdiff_t lda;
+    const float *Bp;
+    const float *bias;
+    const float *residual;
+    ptrdiff_t ldr;
+    float *C;
+    ptrdiff_t ldc;
+    vk_act act;
+} vk_matmul_f32_args;
+typedef void (*vk_matmul_f32_fn)(const vk_matmul_f32_args *a, int m0, int m1, int n0, int n1);
+
+/* ------------------------------------------------------------------------ */
+/* int8 matmul: u8|s8 activations × s8 weights, s32 accumulation.
+ *
+ * Effective product: acc[m][n] = Σ_k (A[m][k] - a_zero) · (B[k][n] + b_offset)
+ *   - A is u8 (a_signed = 0) or s8 (a_signed = 1), row-major, stride lda bytes.
+ *   - B is s8, packed by vk_pack_s8_b: panels of VK_Q8_NR columns, K in groups
+ *     of 4 (the grouping VNNI vpdpbusd, AMX and NEON sdot all consume):
+ *       Bp[((p*K4 + g)*NR + j)*4 + t] = B[4g + t][p*NR + j]     K4 = ceil(K/4)
+ *     zero-padded past K and N. b_colsum[n] = Σ_k B[k][n] (int32, from the packer).
+ *   - b_offset lets TFLite's uint8 asymmetric weights (w_u8, zero point zw) be
+ *     stored as s8 (w_u8 - 128) with b_offset = 128 - zw. 0 for s8 weights.
+ * Then acc += bias[n] (s32, may be NULL) and the output stage:
+ *   VK_Q8_OUT_S32: C = acc (int32).
+ *   VK_Q8_OUT_U8 / _S8: TFLite requantization,
+ *       v = MultiplyByQuantizedMultiplier(acc, q_mult[n], q_shift[n]) + out_zero
+ *       (per-channel arrays when q_per_channel, else element 0), saturating
+ *       rounding doubling high mul then rounding right shift, exactly as
+ *       gemmlowp/TFLite reference; clamped to [out_min, out_max] (which
+ *       carries a fused ReLU/ReLU6).
+ *   VK_Q8_OUT_F32: C = act(acc · a_scale[m or 0] · w_scale[n or 0] + bias_f32[n])
+ *       (a_scale per row for per-token dynamic quantization).
+ * Range: rows [m0,m1), columns [n0,n1) with the same rules as f32 matmul.
+ */
+#define VK_Q8_NR 16
+typedef enum vk_q8_out {
+    VK_Q8_OUT_S32 = 0,
+    VK_Q8_OUT_U8,
+    VK_Q8_OUT_S8,
+    VK_Q8_OUT_F32,
+} vk_q8_out;
+
+typedef struct vk_requant {
+    const int32_t *mult;  /* Q31 multipliers, >= 2^30 or 0 */
+    const int8_t *shift;  /* left shift if > 0, right if < 0 (TFLite convention) */
+    int per_channel;
+    int32_t out_zero;
+    int32_t out_min, out_max;
+} vk_requant;
+
+typedef struct vk_matmul_q8_args {
+    int M, N, K;
+    const void *A;
+    ptrdiff_t lda;
+    int a_signed;
+    int32_t a_zero;
+    const int8_t *Bp;
+    const int32_t *b_colsum;
+    int32_t b_offset;
+    const int32_t *bias;
+    vk_q8_out out;
+    void *C;
+    ptrdiff_t ldc; /* in elements of the output type */
+    vk_requant rq;
+    /* VK_Q8_OUT_F32 */
+    const float *a_scale;
+    int a_scale_per_row;
+    const float *w_scale;
+    int w_scale_per_channel;
+    const float *bias_f32;
+    vk_act act;
+} vk_matmul_q8_args;
+typedef void (*vk_matmul_q8_fn)(const vk_matmul_q8_args *a, int m0, int m1, int n0, int n1);
+
+/* ------------------------------------------------------------------------ */
+/* Convolution, NHWC.
+ *
+ * Geometry shared by all conv ops. Output size is given (not derived) so both
+ * TFLite SAME/VALID and torch explicit padding map onto it:
+ *   in pixel (n, oh*sh - pad_t + kh*dh, ow*sw - pad_l + kw*dw); outside the
+ *   image reads as 0 (f32) or as a_zero (quantized: TFLite pads with the input
+ *   zero point, so padding contributes nothing).
+ * Pixel strides in_ld / out_ld (elements) let an op read or write a channel
+ * slice of a wider tensor (Inception's concat writes in place).
+ * Range: output rows [r0, r1) over N*OH (row r = n*OH + oh), all columns.
+ */
+typedef struct vk_conv_geom {
+    int N, H, W, C;
+    int OH, OW, OC;
+    int KH, KW;
+    int stride_h, stride_w;
+    int pad_t, pad_l;
+    int dil_h, dil_w;
+    ptrdiff_t in_ld, out_ld;
+} vk_conv_geom;
+
+/* General conv (any K×K incl. 1×1 and the 3-channel first layer).
+ * Weights packed by vk_pack_conv_f32 from OHWI ([OC][KH][KW][C], TFLite's
+ * order; converters transpose torch's OIHW) into the matmul-B layout with
+ * K = KH*KW*C in (kh, kw, c) order.
+ * scratch: per-call workspace of vk_conv2d_f32_scratch(g) bytes, 64-aligned
+ * (each thread passes its own). */
+typedef struct vk_conv2d_f32_args {
+    vk_conv_geom g;
+    const float *in;
+    const float *Wp;
+    const float *bias;
+    const float *residual; /* same geometry as out (stride out_ld) or NULL */
+    float *out;
+    vk_act act;
+    void *scratch;
+} vk_conv2d_f32_args;
+typedef void (*vk_conv2d_f32_fn)(const vk_conv2d_f32_args *a, int r0, int r1);
+
+/* Depthwise conv (channel multiplier 1: C == OC), any K×K; 3×3 stride 1 and 2
+ * are the fast paths. Weights packed by vk_pack_dw_f32 from [KH][KW][C]
+ * (TFLite's [1,KH,KW,C]) into [KH*KW][Cp] with Cp = C rounded up to 16. */
+typedef struct vk_dwconv_f32_args {
+    vk_conv_geom g;
+    const float *in;
+    const float *Wp;
+    const float *bias;
+    float *out;
+    vk_act act;
+} vk_dwconv_f32_args;
+typedef void (*vk_dwconv_f32_fn)(const vk_dwconv_f32_args *a, int r0, int r1);
+
+/* Quantized conv: TFLite semantics. Input u8 (a_signed 0, uint8 asymmetric
+ * models) or s8 (a_signed 1, TF2 int8 models); weights s8 packed by
+ * vk_pack_conv_s8 (same order as the f32 packer, matmul-q8 B layout, with
+ * column sums), b_offset as in matmul_q8; s32 bias; requantized output of
+ * the same signedness as the input. */
+typedef struct vk_conv2d_q8_args {
+    vk_conv_geom g;
+    const void *in;
+    int a_signed;
+    int32_t a_zero;
+    const int8_t *Wp;
+    const int32_t *w_colsum;
+    int32_t b_offset;
+    const int32_t *bias;
+    vk_requant rq;
+    void *out;
+    void *scratch; /* vk_conv2d_q8_scratch(g) bytes */
+} vk_conv2d_q8_args;
+typedef void (*vk_conv2d_q8_fn)(const vk_conv2d_q8_args *a, int r0, int r1);
+
+/* Quantized depthwise: weights packed by vk_pack_dw_s8 into [KH*KW][Cp] s8
+ * (Cp = C rounded up to 16), effective weight = w + b_offset. */
+typedef struct vk_dwconv_q8_args {
+    vk_conv_geom g;
+    const void *in;
+    int a_signed;
+    int32_t a_zero;
+    const int8_t *Wp;
+    int32_t b_offset;
+    const int32_t *bias;
+    vk_requant rq;
+    void *out;
+} vk_dwconv_q8_args;
+typedef void (*vk_dwconv_q8_fn)(const vk_dwconv_q8_args *a, int r0, int r1);
+
+/* ------------------------------------------------------------------------ */
+/* Fused multi-head attention, f32:
+ *   O = softmax(Q·Kᵀ·scale [+ causal mask]) · V     per (batch, head)
+ * Token-major layout, as a fused QKV projection produces it:
+ *   Q[b][i][h][d] at q + (b*Lq + i)*q_ld + h*D + d    (likewise K, V over Lk, O over Lq)
+ * Online softmax over key blocks: the Lq×Lk score matrix is never materialised.
+ * causal: key j is visible to query i iff j <= i.
+ * Range: work items [w0, w1) of vk_attention_items(a) (the implementation's
+ * split of batch × heads × query blocks, defined in kernels/attention.c).
+ */
+typedef struct vk_attention_f32_args {
+    int B, H, Lq, Lk, D;
+    const float *q, *k, *v;
+    ptrdiff_t q_ld, k_ld, v_ld;
+    float *o;
+    ptrdiff_t o_ld;
+    float scale;
+    int causal;
+} vk_attention_f32_args;
+typedef void (*vk_attention_f32_fn)(const vk_attention_f32_args *a, int w0, int w1);
+#define VK_ATTN_QBLOCK 16
+int vk_attention_items(const vk_attention_f32_args *a);
+
+/* ------------------------------------------------------------------------ */
+/* Row-wise and element-wise ops. Ranges are rows [r0, r1) of an R×N tensor
+ * with row stride ld (elements); elementwise ops take element ranges. */
+typedef void (*vk_layernorm_f32_fn)(const float *x, ptrdiff_t ldx, float *y, ptrdiff_t ldy, int N,
+                                    const float *gamma, const float *beta, float eps, int r0,
+                                    int r1);
+typedef void (*vk_softmax_f32_fn)(const float *x, ptrdiff_t ldx, float *y, ptrdiff_t ldy, int N,
+                                  int r0, int r1);
+typedef void (*vk_l2norm_f32_fn)(const float *x, ptrdiff_t ldx, float *y, ptrdiff_t ldy, int N,
+                                 int r0, int r1);
+/* y[i] = act(x[i]) for i in [i0, i1); x == y allowed. */
+typedef void (*vk_act_f32_fn)(const float *x, float *y, vk_act act, size_t i0, size_t i1);
+/* y[i] = act(a[i] + b[i]); y may alias a or b. */
+typedef void (*vk_add_f32_fn)(const float *a, const float *b, float *y, vk_act act, size_t i0,
+                              size_t i1);
+/* NHWC average pooling (TFLite semantics: divisor counts only in-image
+ * pixels) over geometry g with KH×KW window; C == OC. Range: output rows. */
+typedef void (*vk_avgpool_f32_fn)(const vk_conv_geom *g, const float *in, float *out, int r0,
+                                  int r1);
+/* Global average pooling: in [N][HW][C] (pixel stride in_ld) -> out [N][C];
+ * range over n. */
+typedef void (*vk_gap_f32_fn)(const float *in, ptrdiff_t in_ld, int HW, int C, float *out,
+                              int n0, int n1);
+
+/* ------------------------------------------------------------------------ */
+/* The op table. VK_OPS lists every op once: (name, function type). */
+#define VK_OPS(X)                        \
+    X(matmul_f32, vk_matmul_f32_fn)      \
+    X(matmul_q8, vk_matmul_q8_fn)        \
+    X(conv2d_f32, vk_conv2d_f32_fn)      \
+    X(dwconv_f32, vk_dwconv_f32_fn)      \
+    X(conv2d_q8, vk_conv2d_q8_fn)        \
+    X(dwconv_q8, vk_dwconv_q8_fn)        \
+    X(attention_f32, vk_attention_f32_fn) \
+    X(layernorm_f32, vk_layernorm_f32_fn) \
+    X(softmax_f32, vk_softmax_f32_fn)    \
+    X(l2norm_f32, vk_l2norm_f32_fn)      \
+    X(act_f32, vk_act_f32_fn)            \
+    X(add_f32, vk_add_f32_fn)            \
+    X(avgpool_f32, vk_avgpool_f32_fn)    \
+    X(gap_f32, vk_gap_f32_fn)
+
+enum {
+#define X(name, type) VK_OP_##name,
+    VK_OPS(X)
+#undef X
+    VK_OP_COUNT
+};
+
+typedef struct vk_ops {
+#define X(name, type) type name;
+    VK_OPS(X)
+#undef X
+    /* per op: the level and a short description of the kernel chosen */
+    vk_isa isa[VK_OP_COUNT];
+    const char *impl[VK_OP_COUNT];
+    vk_isa level; /* the level this table was built for */
+} vk_ops;
+
+/* The table for this process: built once, at the highest level the machine
+ * supports, or at the level VIREO_ISA names. An unknown or unsupported
+ * VIREO_ISA makes vk_ops_init fail with a message; vk_ops_get then aborts. */
+int vk_ops_init(char *err, size_t errlen);
+const vk_ops *vk_ops_get(void);
+/* A table for an explicit level (tests and benchmarks compare levels). Returns
+ * NULL when the machine cannot run that level. */
+const vk_ops *vk_ops_for(vk_isa level);
+const char *vk_op_name(int op);
+
+/* Registration, one per level: overrides the entries it implements. */
+#define VK_SET(ops, name, fn, level, desc) \
+    ((ops)->name = (fn), (ops)->isa[VK_OP_##name] = (level), (ops)->impl[VK_OP_##name] = (desc))
+void vk_register_ref(vk_ops *ops);
+void vk_register_avx512(vk_ops *ops);
+void vk_register_amx(vk_ops *ops);
+void vk_register_neon(vk_ops *ops);
+
+#endif

@@ -1,0 +1,40 @@
+/* Packed weight layouts: one definition, used by the converters (to write the
+ * weight file) and by every ISA's kernels (to read it). See kernels.h for the
+ * layouts themselves. Sizes are in elements of the packed type; a packer
+ * writes exactly that many (padding included, zero-filled). */
+#ifndef VIREO_KERNELS_PACK_H
+#define VIREO_KERNELS_PACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels.h"
+
+static inline size_t vk_round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
+
+/* f32 matmul B (K×N, row stride ldb). */
+size_t vk_pack_f32_b_size(int K, int N);
+void vk_pack_f32_b(int K, int N, const float *B, ptrdiff_t ldb, float *Bp);
+
+/* s8 matmul B (K×N, row stride ldb); colsum gets round_up(N, VK_Q8_NR) sums
+ * (zero past N). */
+size_t vk_pack_s8_b_size(int K, int N);
+void vk_pack_s8_b(int K, int N, const int8_t *B, ptrdiff_t ldb, int8_t *Bp, int32_t *colsum);
+
+/* Conv weights from OHWI [OC][KH][KW][C]. */
+size_t vk_pack_conv_f32_size(int OC, int KH, int KW, int C);
+void vk_pack_conv_f32(int OC, int KH, int KW, int C, const float *w_ohwi, float *Wp);
+size_t vk_pack_conv_s8_size(int OC, int KH, int KW, int C);
+void vk_pack_conv_s8(int OC, int KH, int KW, int C, const int8_t *w_ohwi, int8_t *Wp,
+                     int32_t *colsum);
+
+/* Depthwise weights from [KH][KW][C] to [KH*KW][round_up(C,16)]. */
+size_t vk_pack_dw_size(int KH, int KW, int C);
+void vk_pack_dw_f32(int KH, int KW, int C, const float *w, float *Wp);
+void vk_pack_dw_s8(int KH, int KW, int C, const int8_t *w, int8_t *Wp);
+
+/* Workspace a conv kernel needs per call (bytes, 64-aligned buffer). */
+size_t vk_conv2d_f32_scratch(const vk_conv_geom *g);
+size_t vk_conv2d_q8_scratch(const vk_conv_geom *g);
+
+#endif

@@ -1,0 +1,7 @@
+/* vireo CLI: one file per subcommand, each an int cmd_X(int argc, char **argv). */
+#ifndef VIREO_TOOLS_CLI_H
+#define VIREO_TOOLS_CLI_H
+
+int cmd_cpu(int argc, char **argv);
+
+#endif
