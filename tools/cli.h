@@ -3,5 +3,6 @@
 #define VIREO_TOOLS_CLI_H
 
 int cmd_cpu(int argc, char **argv);
+int cmd_info(int argc, char **argv);
 
 #endif

@@ -11,6 +11,7 @@ typedef struct {
 
 static const command commands[] = {
     {"cpu", cmd_cpu, "print the detected CPU features and, per op, the kernel chosen"},
+    {"info", cmd_info, "print a weight file's header, metadata and tensors (--verify: data checksum)"},
 };
 
 static void usage(FILE *f)
