@@ -1,0 +1,51 @@
+/* Graph and plan internals shared by graph.c, plan.c and exec.c. */
+#ifndef VIREO_RUNTIME_GRAPH_INTERNAL_H
+#define VIREO_RUNTIME_GRAPH_INTERNAL_H
+
+#include "graph.h"
+
+struct vr_graph {
+    vr_value *values;
+    int nvalues, capvalues;
+    vr_node *nodes;
+    int nnodes, capnodes;
+    int *producer; /* per value: node index or -1 */
+    int input, output;
+    char err[256];
+};
+
+/* Where a value lives during a run. */
+typedef struct vr_slot {
+    uint8_t *base;     /* first element of image 0 (arena, user input) */
+    ptrdiff_t pix_ld;  /* elements between pixels (== c unless inside a concat) */
+    size_t img_stride; /* elements between images */
+} vr_slot;
+
+typedef struct vr_node_plan {
+    /* quantized output stage */
+    int32_t *q_mult;
+    int8_t *q_shift;
+    int q_per_channel;
+    int32_t out_min, out_max;
+    int concat_in_place; /* CONCAT whose inputs were written into it */
+} vr_node_plan;
+
+struct vr_plan {
+    const vr_graph *g;
+    const vk_ops *ops;
+    int batch;
+    uint8_t *arena;
+    size_t arena_bytes;
+    uint8_t *scratch; /* per thread: scratch_bytes each, VR_MAX_THREADS of them */
+    size_t scratch_bytes;
+    vr_slot *slots;
+    size_t *buf_offset; /* per value: offset in arena, or SIZE_MAX (aliased / input) */
+    vr_node_plan *np;
+    const void *user_input;
+};
+
+#define VR_MAX_THREADS 256
+
+void vr_exec_node(const struct vr_plan *p, int node, int tid, int nthreads);
+
+#endif

@@ -1,0 +1,459 @@
+/* Plans: shape/dtype checks per node, quantized output stages, and the arena
+ * layout (lifetime-based first-fit, concat inputs written in place). */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph_internal.h"
+#include "kernels/pack.h"
+#include "kernels/requant.h"
+
+#define ALIGN 64
+
+static int perr(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+#define FAIL(...) return perr(err, errlen, __VA_ARGS__)
+
+static size_t elems(const vr_value *v) { return (size_t)v->h * v->w * v->c; }
+
+static int is_quant(vr_dtype t) { return t == VR_U8 || t == VR_S8; }
+
+/* TFLite's CalculateActivationRangeQuantized. */
+static void act_range(const vr_value *out, vk_act act, int32_t *lo, int32_t *hi)
+{
+    int32_t qmin = out->dtype == VR_U8 ? 0 : -128, qmax = out->dtype == VR_U8 ? 255 : 127;
+    int32_t z = out->zero;
+    if (act == VK_ACT_RELU || act == VK_ACT_RELU6)
+        qmin = z > qmin ? z : qmin;
+    if (act == VK_ACT_RELU6) {
+        int32_t six = z + (int32_t)lrintf(6.0f / out->scale);
+        qmax = six < qmax ? six : qmax;
+    }
+    *lo = qmin;
+    *hi = qmax;
+}
+
+static int plan_requant(vr_plan *p, int ni, const vr_node *n, int channels, char *err,
+                        size_t errlen)
+{
+    const vr_value *in = &p->g->values[n->in[0]], *out = &p->g->values[n->out];
+    vr_node_plan *np = &p->np[ni];
+    int per = n->w_scales != NULL;
+    int cnt = per ? channels : 1;
+    np->q_mult = calloc((size_t)cnt, sizeof *np->q_mult);
+    np->q_shift = calloc((size_t)cnt, sizeof *np->q_shift);
+    if (!np->q_mult || !np->q_shift)
+        FAIL("out of memory");
+    for (int c = 0; c < cnt; c++) {
+        double ws = per ? n->w_scales[c] : n->w_scale;
+        if (!(ws > 0) || !isfinite(ws))
+            FAIL("node %d (%s): weight scale %g invalid", ni, vr_op_name(n->op), ws);
+        double real = (double)in->scale * ws / out->scale;
+        vk_quantize_multiplier(real, &np->q_mult[c], &np->q_shift[c]);
+    }
+    np->q_per_channel = per;
+    if (n->act == VK_ACT_GELU || n->act == VK_ACT_QUICKGELU)
+        FAIL("node %d (%s): quantized output cannot fuse %s", ni, vr_op_name(n->op),
+             n->act == VK_ACT_GELU ? "GELU" : "QuickGELU");
+    act_range(out, n->act, &np->out_min, &np->out_max);
+    return 0;
+}
+
+static int check_node(vr_plan *p, int ni, char *err, size_t errlen)
+{
+    const vr_graph *g = p->g;
+    const vr_node *n = &g->nodes[ni];
+    const vr_value *in = &g->values[n->in[0]], *out = &g->values[n->out];
+    const char *op = vr_op_name(n->op);
+    for (int i = 0; i < n->nin; i++) {
+        int v = n->in[i], prod = g->producer[v];
+        if (v != g->input && (prod < 0 || prod >= ni))
+            FAIL("node %d (%s): input value %d is not computed before it", ni, op, v);
+    }
+    int conv_like = n->op == VR_OP_CONV || n->op == VR_OP_DWCONV || n->op == VR_OP_AVGPOOL;
+    if (conv_like) {
+        if (n->kh < 1 || n->kw < 1 || n->stride_h < 1 || n->stride_w < 1 || n->dil_h < 1 ||
+            n->dil_w < 1 || n->pad_t < 0 || n->pad_l < 0 || n->kh > 64 || n->kw > 64)
+            FAIL("node %d (%s): bad geometry %dx%d s%dx%d d%dx%d p%d,%d", ni, op, n->kh, n->kw,
+                 n->stride_h, n->stride_w, n->dil_h, n->dil_w, n->pad_t, n->pad_l);
+        /* Every output pixel's window must start inside the padded image. */
+        if ((int64_t)(out->h - 1) * n->stride_h - n->pad_t >= in->h ||
+            (int64_t)(out->w - 1) * n->stride_w - n->pad_l >= in->w)
+            FAIL("node %d (%s): output %dx%d too large for input %dx%d", ni, op, out->h, out->w,
+                 in->h, in->w);
+    }
+    switch (n->op) {
+    case VR_OP_CONV:
+    case VR_OP_DWCONV:
+        if (!n->weights)
+            FAIL("node %d (%s): no weights", ni, op);
+        if (n->op == VR_OP_DWCONV && in->c != out->c)
+            FAIL("node %d (dwconv): %d input channels, %d output (multiplier must be 1)", ni,
+                 in->c, out->c);
+        if (in->dtype != out->dtype || in->dtype == VR_S32)
+            FAIL("node %d (%s): dtype %d -> %d unsupported", ni, op, in->dtype, out->dtype);
+        if (is_quant(in->dtype)) {
+            if (n->op == VR_OP_CONV && !n->w_colsum)
+                FAIL("node %d (conv): quantized weights without column sums", ni);
+            return plan_requant(p, ni, n, out->c, err, errlen);
+        }
+        return 0;
+    case VR_OP_FC:
+        if (!n->weights || out->h != 1 || out->w != 1)
+            FAIL("node %d (fc): needs weights and a 1x1xN output", ni);
+        if (in->dtype != out->dtype || in->dtype == VR_S32)
+            FAIL("node %d (fc): dtype %d -> %d unsupported", ni, in->dtype, out->dtype);
+        if (is_quant(in->dtype)) {
+            if (!n->w_colsum)
+                FAIL("node %d (fc): quantized weights without column sums", ni);
+            return plan_requant(p, ni, n, out->c, err, errlen);
+        }
+        return 0;
+    case VR_OP_ADD:
+        if (n->nin != 2)
+            FAIL("node %d (add): %d inputs", ni, n->nin);
+        for (int i = 0; i < 2; i++) {
+            const vr_value *a = &g->values[n->in[i]];
+            if (a->h != out->h || a->w != out->w || a->c != out->c || a->dtype != out->dtype)
+                FAIL("node %d (add): input %d is %dx%dx%d, output %dx%dx%d", ni, i, a->h, a->w,
+                     a->c, out->h, out->w, out->c);
+        }
+        if (out->dtype != VR_F32)
+            FAIL("node %d (add): quantized add is not implemented yet", ni);
+        return 0;
+    case VR_OP_AVGPOOL:
+    case VR_OP_GAP:
+        if (in->c != out->c || in->dtype != out->dtype)
+            FAIL("node %d (%s): channels/dtype change", ni, op);
+        if (n->op == VR_OP_GAP && (out->h != 1 || out->w != 1))
+            FAIL("node %d (gap): output must be 1x1", ni);
+        if (out->dtype != VR_F32)
+            FAIL("node %d (%s): quantized pooling is not implemented yet", ni, op);
+        return 0;
+    case VR_OP_CONCAT: {
+        int c = 0;
+        for (int i = 0; i < n->nin; i++) {
+            const vr_value *a = &g->values[n->in[i]];
+            if (a->h != out->h || a->w != out->w || a->dtype != out->dtype)
+                FAIL("node %d (concat): input %d is %dx%d, output %dx%d", ni, i, a->h, a->w,
+                     out->h, out->w);
+            if (is_quant(a->dtype) && (a->scale != out->scale || a->zero != out->zero))
+                FAIL("node %d (concat): input %d quantization differs (requantizing concat is "
+                     "not implemented)", ni, i);
+            c += a->c;
+        }
+        if (c != out->c)
+            FAIL("node %d (concat): inputs have %d channels, output %d", ni, c, out->c);
+        return 0;
+    }
+    case VR_OP_SOFTMAX:
+    case VR_OP_L2NORM:
+        if (in->h != out->h || in->w != out->w || in->c != out->c || out->dtype != VR_F32 ||
+            in->dtype != VR_F32)
+            FAIL("node %d (%s): needs f32 input and output of the same shape", ni, op);
+        return 0;
+    case VR_OP_RESHAPE:
+        if (elems(in) != elems(out) || in->dtype != out->dtype)
+            FAIL("node %d (reshape): %zu elements -> %zu", ni, elems(in), elems(out));
+        return 0;
+    default: FAIL("node %d: unknown op", ni);
+    }
+}
+
+/* Values that need no storage of their own: reshape outputs alias their
+ * input; concat inputs consumed only by that concat (and produced by a kernel
+ * that honours an output pixel stride) live inside the concat's output. */
+typedef struct {
+    int root;       /* value whose buffer holds this one */
+    size_t c_off;   /* channel offset inside root */
+    int first, last; /* lifetime in node indices */
+} vinfo;
+
+static int uses(const vr_graph *g, int v, int *only_node)
+{
+    int cnt = 0;
+    for (int i = 0; i < g->nnodes; i++)
+        for (int k = 0; k < g->nodes[i].nin; k++)
+            if (g->nodes[i].in[k] == v) {
+                cnt++;
+                *only_node = i;
+            }
+    return cnt;
+}
+
+static int find_root(vinfo *vi, int v)
+{
+    while (vi[v].root != v)
+        v = vi[v].root;
+    return v;
+}
+
+static int layout(vr_plan *p, char *err, size_t errlen)
+{
+    const vr_graph *g = p->g;
+    int nv = g->nvalues;
+    vinfo *vi = calloc((size_t)nv, sizeof *vi);
+    size_t *chan_off = calloc((size_t)nv, sizeof *chan_off);
+    if (!vi || !chan_off) {
+        free(vi);
+        free(chan_off);
+        FAIL("out of memory");
+    }
+    for (int v = 0; v < nv; v++) {
+        vi[v].root = v;
+        vi[v].first = g->producer[v] >= 0 ? g->producer[v] : -1;
+        vi[v].last = vi[v].first;
+    }
+    for (int i = 0; i < g->nnodes; i++) {
+        const vr_node *n = &g->nodes[i];
+        if (n->op == VR_OP_RESHAPE && n->in[0] != g->input)
+            vi[n->out].root = n->in[0];
+        if (n->op == VR_OP_CONCAT) {
+            int ok = 1;
+            for (int k = 0; k < n->nin && ok; k++) {
+                int v = n->in[k], only, prod = g->producer[v];
+                ok = v != g->input && v != g->output && prod >= 0 && uses(g, v, &only) == 1 &&
+                     (g->nodes[prod].op == VR_OP_CONV || g->nodes[prod].op == VR_OP_DWCONV ||
+                      g->nodes[prod].op == VR_OP_AVGPOOL) &&
+                     vi[v].root == v;
+                for (int j = 0; j < k && ok; j++)
+                    ok = n->in[j] != v;
+            }
+            if (ok) {
+                size_t off = 0;
+                for (int k = 0; k < n->nin; k++) {
+                    vi[n->in[k]].root = n->out;
+                    chan_off[n->in[k]] = off;
+                    off += (size_t)g->values[n->in[k]].c;
+                }
+                p->np[i].concat_in_place = 1;
+            }
+        }
+    }
+    /* Lifetimes, accumulated on the root buffers. */
+    for (int i = 0; i < g->nnodes; i++) {
+        const vr_node *n = &g->nodes[i];
+        for (int k = 0; k < n->nin; k++) {
+            int r = find_root(vi, n->in[k]);
+            if (vi[r].last < i)
+                vi[r].last = i;
+        }
+        int r = find_root(vi, n->out);
+        if (vi[r].first < 0 || vi[r].first > i)
+            vi[r].first = i;
+        if (vi[r].last < i)
+            vi[r].last = i;
+    }
+    int ro = find_root(vi, g->output);
+    vi[ro].last = g->nnodes; /* read after the last node */
+
+    /* First-fit by decreasing size over buffers whose lifetimes overlap. */
+    int *order = malloc((size_t)nv * sizeof *order), cnt = 0;
+    size_t *size = calloc((size_t)nv, sizeof *size);
+    if (!order || !size) {
+        free(order), free(size), free(vi), free(chan_off);
+        FAIL("out of memory");
+    }
+    for (int v = 0; v < nv; v++) {
+        p->buf_offset[v] = SIZE_MAX;
+        if (vi[v].root != v || v == g->input || g->producer[v] < 0)
+            continue;
+        size[v] = vk_round_up(elems(&g->values[v]) * vr_dtype_size(g->values[v].dtype) *
+                                  (size_t)p->batch,
+                              ALIGN);
+        order[cnt++] = v;
+    }
+    for (int i = 1; i < cnt; i++) /* insertion sort: graphs have hundreds of values */
+        for (int j = i; j > 0 && size[order[j]] > size[order[j - 1]]; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    size_t total = 0;
+    for (int i = 0; i < cnt; i++) {
+        int v = order[i];
+        size_t off = 0;
+        for (int moved = 1; moved;) {
+            moved = 0;
+            for (int j = 0; j < i; j++) {
+                int u = order[j];
+                if (vi[u].last < vi[v].first || vi[v].last < vi[u].first)
+                    continue;
+                if (off < p->buf_offset[u] + size[u] && p->buf_offset[u] < off + size[v]) {
+                    off = p->buf_offset[u] + size[u];
+                    moved = 1;
+                }
+            }
+        }
+        p->buf_offset[v] = off;
+        if (off + size[v] > total)
+            total = off + size[v];
+    }
+    p->arena_bytes = total;
+    p->arena = total ? aligned_alloc(ALIGN, total) : NULL;
+    if (total && !p->arena) {
+        free(order), free(size), free(vi), free(chan_off);
+        FAIL("out of memory for a %zu-byte arena", total);
+    }
+    /* Slots: base pointer, pixel stride and image stride of every value. A
+     * concat input written in place keeps the concat's pixel stride; a
+     * reshape alias is contiguous like its root. */
+    for (int v = 0; v < nv; v++) {
+        const vr_value *val = &g->values[v];
+        vr_slot *s = &p->slots[v];
+        int r = v, in_concat = 0;
+        size_t coff = 0;
+        while (vi[r].root != r) {
+            coff += chan_off[r];
+            in_concat |= g->nodes[g->producer[r]].op != VR_OP_RESHAPE;
+            r = vi[r].root;
+        }
+        const vr_value *rv = &g->values[r];
+        if (r == g->input || p->buf_offset[r] == SIZE_MAX)
+            s->base = NULL; /* the graph input (bound per run) or a value no node reads */
+        else
+            s->base = p->arena + p->buf_offset[r] + coff * vr_dtype_size(val->dtype);
+        s->pix_ld = in_concat ? rv->c : val->c;
+        s->img_stride = elems(rv);
+    }
+    free(order);
+    free(size);
+    free(vi);
+    free(chan_off);
+    return 0;
+}
+
+vr_plan *vr_plan_create(const vr_graph *g, int batch, const vk_ops *ops, char *err, size_t errlen)
+{
+    if (batch < 1 || batch > 4096) {
+        perr(err, errlen, "batch %d out of range", batch);
+        return NULL;
+    }
+    if (g->input < 0 || g->output < 0) {
+        perr(err, errlen, "graph has no input/output");
+        return NULL;
+    }
+    vr_plan *p = calloc(1, sizeof *p);
+    if (!p) {
+        perr(err, errlen, "out of memory");
+        return NULL;
+    }
+    p->g = g;
+    p->ops = ops;
+    p->batch = batch;
+    p->slots = calloc((size_t)g->nvalues, sizeof *p->slots);
+    p->buf_offset = calloc((size_t)g->nvalues, sizeof *p->buf_offset);
+    p->np = calloc((size_t)g->nnodes + 1, sizeof *p->np);
+    if (!p->slots || !p->buf_offset || !p->np) {
+        perr(err, errlen, "out of memory");
+        vr_plan_free(p);
+        return NULL;
+    }
+    if (g->producer[g->output] < 0) {
+        perr(err, errlen, "graph output %d is not produced by any node", g->output);
+        vr_plan_free(p);
+        return NULL;
+    }
+    for (int v = 0; v < g->nvalues; v++)
+        if ((int64_t)batch * g->values[v].h * g->values[v].w * g->values[v].c > INT32_MAX) {
+            perr(err, errlen, "value %d: batch %d makes it over 2^31 elements", v, batch);
+            vr_plan_free(p);
+            return NULL;
+        }
+    size_t scratch = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        if (check_node(p, i, err, errlen)) {
+            vr_plan_free(p);
+            return NULL;
+        }
+        const vr_node *n = &g->nodes[i];
+        if (n->op == VR_OP_CONV) {
+            const vr_value *in = &g->values[n->in[0]], *out = &g->values[n->out];
+            vk_conv_geom cg = {.N = batch, .H = in->h, .W = in->w, .C = in->c, .OH = out->h,
+                               .OW = out->w, .OC = out->c, .KH = n->kh, .KW = n->kw,
+                               .stride_h = n->stride_h, .stride_w = n->stride_w,
+                               .pad_t = n->pad_t, .pad_l = n->pad_l, .dil_h = n->dil_h,
+                               .dil_w = n->dil_w, .in_ld = in->c, .out_ld = out->c};
+            size_t s = in->dtype == VR_F32 ? vk_conv2d_f32_scratch(&cg) : vk_conv2d_q8_scratch(&cg);
+            if (s > scratch)
+                scratch = s;
+        }
+    }
+    if (layout(p, err, errlen)) {
+        vr_plan_free(p);
+        return NULL;
+    }
+    p->scratch_bytes = vk_round_up(scratch, ALIGN);
+    if (p->scratch_bytes) {
+        p->scratch = aligned_alloc(ALIGN, p->scratch_bytes * VR_MAX_THREADS);
+        if (!p->scratch) {
+            perr(err, errlen, "out of memory for scratch");
+            vr_plan_free(p);
+            return NULL;
+        }
+    }
+    return p;
+}
+
+void vr_plan_free(vr_plan *p)
+{
+    if (!p)
+        return;
+    if (p->np)
+        for (int i = 0; i < p->g->nnodes; i++) {
+            free(p->np[i].q_mult);
+            free(p->np[i].q_shift);
+        }
+    free(p->np);
+    free(p->slots);
+    free(p->buf_offset);
+    free(p->arena);
+    free(p->scratch);
+    free(p);
+}
+
+size_t vr_plan_arena_bytes(const vr_plan *p) { return p->arena_bytes; }
+
+typedef struct {
+    const vr_plan *p;
+    int node;
+} run_ctx;
+
+static void run_task(void *ctx, int tid, int nthreads)
+{
+    const run_ctx *c = ctx;
+    vr_exec_node(c->p, c->node, tid, nthreads);
+}
+
+int vr_plan_run(vr_plan *p, vr_pool *pool, const void *input, void *output)
+{
+    const vr_graph *g = p->g;
+    if (vr_pool_size(pool) > VR_MAX_THREADS)
+        return -1;
+    p->user_input = input;
+    for (int i = 0; i < g->nnodes; i++) {
+        run_ctx c = {p, i};
+        vr_pool_run(pool, run_task, &c);
+    }
+    const vr_value *ov = &g->values[g->output];
+    const vr_slot *os = &p->slots[g->output];
+    size_t es = vr_dtype_size(ov->dtype), pix = (size_t)ov->h * ov->w;
+    uint8_t *dst = output;
+    for (int b = 0; b < p->batch; b++)
+        for (size_t q = 0; q < pix; q++)
+            memcpy(dst + ((size_t)b * pix + q) * ov->c * es,
+                   os->base + ((size_t)b * os->img_stride + q * (size_t)os->pix_ld) * es,
+                   (size_t)ov->c * es);
+    return 0;
+}
