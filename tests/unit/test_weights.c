@@ -13,6 +13,7 @@
 #include "formats/weights_internal.h"
 #include "kernels/pack.h"
 #include "testutil.h"
+#include "weights_util.h"
 
 /* A small but complete file: plain, packed and per-channel quantized
  * tensors, every KV type, a graph. */
@@ -170,31 +171,8 @@ static void test_save_is_crash_safe(void **state)
 
 /* ---- broken files ------------------------------------------------------- */
 
-static uint64_t sec_field(const uint8_t *b, uint32_t type, int field_off)
-{
-    uint32_t n = le32(b + 24);
-    for (uint32_t i = 0; i < n; i++) {
-        const uint8_t *e = b + 64 + 32 * i;
-        if (le32(e) == type)
-            return field_off == 24 ? le32(e + 24) : le64(e + field_off);
-    }
-    return 0;
-}
-
-static uint8_t *sec_ptr(uint8_t *b, uint32_t type) { return b + sec_field(b, type, 8); }
-
-/* Recomputes every checksum, so a mutation reaches the check behind them. */
-static void fix_crcs(uint8_t *b, size_t len)
-{
-    uint32_t n = le32(b + 24);
-    for (uint32_t i = 0; i < n && 64 + 32 * (i + 1) <= len; i++) {
-        uint8_t *e = b + 64 + 32 * i;
-        uint64_t off = le64(e + 8), size = le64(e + 16);
-        if (off <= len && size <= len - off)
-            put32(e + 24, vf_crc32c(0, b + off, size));
-    }
-    put32(b + 60, vf_crc32c(0, b, 60));
-}
+static uint8_t *sec_ptr(uint8_t *b, uint32_t type) { return wu_section(b, type, NULL); }
+#define fix_crcs wu_fix_crcs
 
 static uint8_t *tensor_entry(uint8_t *b, int i) { return sec_ptr(b, VW_SEC_TENSORS) + 8 + 128 * i; }
 static uint8_t *kv_entry(uint8_t *b, int i) { return sec_ptr(b, VW_SEC_KV) + 8 + 24 * i; }

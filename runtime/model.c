@@ -1,0 +1,271 @@
+/* GRAPH section encoding and the model loader. */
+#include "model.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/le.h"
+#include "kernels/pack.h"
+
+#define GRAPH_MAGIC "VGRAPH1\0"
+#define HDR 32
+#define VAL 32
+#define NODE 128
+#define MAX_ITEMS (1 << 20)
+
+int vr_graph_encode(const vr_graph *g, const vr_node_refs *refs, void **bufp, size_t *lenp)
+{
+    int nv = vr_graph_value_count(g), nn = vr_graph_node_count(g);
+    size_t len = HDR + (size_t)nv * VAL + (size_t)nn * NODE;
+    uint8_t *b = calloc(1, len);
+    if (!b)
+        return -1;
+    memcpy(b, GRAPH_MAGIC, 8);
+    put32(b + 8, (uint32_t)nv);
+    put32(b + 12, (uint32_t)nn);
+    put32(b + 16, (uint32_t)vr_graph_input(g));
+    put32(b + 20, (uint32_t)vr_graph_output(g));
+    for (int i = 0; i < nv; i++) {
+        const vr_value *v = vr_graph_value(g, i);
+        uint8_t *e = b + HDR + (size_t)i * VAL;
+        put32(e, v->dtype);
+        put32(e + 4, (uint32_t)v->h);
+        put32(e + 8, (uint32_t)v->w);
+        put32(e + 12, (uint32_t)v->c);
+        putf32(e + 16, v->scale);
+        put32(e + 20, (uint32_t)v->zero);
+    }
+    for (int i = 0; i < nn; i++) {
+        const vr_node *n = vr_graph_node(g, i);
+        uint8_t *e = b + HDR + (size_t)nv * VAL + (size_t)i * NODE;
+        put32(e, n->op);
+        put32(e + 4, (uint32_t)n->nin);
+        for (int k = 0; k < VR_MAX_IN; k++)
+            put32(e + 8 + 4 * k, (uint32_t)(k < n->nin ? n->in[k] : -1));
+        put32(e + 40, (uint32_t)n->out);
+        put32(e + 44, n->act);
+        int geo[8] = {n->kh, n->kw, n->stride_h, n->stride_w, n->dil_h, n->dil_w, n->pad_t, n->pad_l};
+        for (int k = 0; k < 8; k++)
+            put32(e + 48 + 4 * k, (uint32_t)geo[k]);
+        vr_node_refs r = refs ? refs[i] : (vr_node_refs){-1, -1, -1, -1};
+        put32(e + 80, (uint32_t)r.weights);
+        put32(e + 84, (uint32_t)r.bias);
+        put32(e + 88, (uint32_t)r.colsum);
+        put32(e + 92, (uint32_t)r.scales);
+        put32(e + 96, (uint32_t)n->w_offset);
+        putf32(e + 100, n->w_scale);
+    }
+    *bufp = b;
+    *lenp = len;
+    return 0;
+}
+
+static int merr(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+#define FAIL(...) return merr(err, errlen, __VA_ARGS__)
+
+static int dims_are(const vw_tensor *t, int nd, int64_t d0, int64_t d1, int64_t d2, int64_t d3)
+{
+    int64_t d[4] = {d0, d1, d2, d3};
+    if (t->ndim != nd)
+        return 0;
+    for (int i = 0; i < nd; i++)
+        if (t->dims[i] != d[i])
+            return 0;
+    return 1;
+}
+
+/* A reference: -1 (none) or a tensor of the given dtype / layout / dims. */
+static const vw_tensor *ref(const vw_file *f, int32_t idx, int node, const char *what,
+                            char *err, size_t errlen, int *bad)
+{
+    if (idx == -1)
+        return NULL;
+    const vw_tensor *t = idx >= 0 ? vw_tensor_at(f, (size_t)idx) : NULL;
+    if (!t) {
+        merr(err, errlen, "node %d: %s tensor index %d out of range", node, what, idx);
+        *bad = 1;
+    }
+    return t;
+}
+
+static int check_refs(const vw_file *f, const vr_graph *g, int ni, const uint8_t *e, vr_node *n,
+                      char *err, size_t errlen)
+{
+    int bad = 0;
+    const vw_tensor *w = ref(f, (int32_t)le32(e + 80), ni, "weights", err, errlen, &bad);
+    const vw_tensor *b = ref(f, (int32_t)le32(e + 84), ni, "bias", err, errlen, &bad);
+    const vw_tensor *cs = ref(f, (int32_t)le32(e + 88), ni, "column sums", err, errlen, &bad);
+    const vw_tensor *sc = ref(f, (int32_t)le32(e + 92), ni, "scales", err, errlen, &bad);
+    if (bad)
+        return -1;
+    const vr_value *in = vr_graph_value(g, n->in[0]), *out = vr_graph_value(g, n->out);
+    int has_weights = n->op == VR_OP_CONV || n->op == VR_OP_DWCONV || n->op == VR_OP_FC;
+    if (!has_weights) {
+        if (w || b || cs || sc)
+            FAIL("node %d (%s): carries weights it does not use", ni, vr_op_name(n->op));
+        return 0;
+    }
+    if (!in || !out)
+        FAIL("node %d: bad value ids", ni);
+    int q = in->dtype != VR_F32;
+    vw_dtype wt = q ? VW_S8 : VW_F32;
+    int ok = 0;
+    if (w) {
+        switch (n->op) {
+        case VR_OP_CONV:
+            ok = w->dtype == wt && w->layout == (q ? VW_CONV_S8 : VW_CONV_F32) &&
+                 dims_are(w, 4, out->c, n->kh, n->kw, in->c);
+            break;
+        case VR_OP_DWCONV:
+            ok = w->dtype == wt && w->layout == (q ? VW_DW_S8 : VW_DW_F32) &&
+                 dims_are(w, 3, n->kh, n->kw, in->c, 0);
+            break;
+        default: /* FC over the flattened input */
+            ok = w->dtype == wt && w->layout == (q ? VW_S8_B16X4 : VW_F32_B16) &&
+                 dims_are(w, 2, (int64_t)in->h * in->w * in->c, out->c, 0, 0);
+        }
+    }
+    if (!ok)
+        FAIL("node %d (%s): weights missing or not %s of the node's shape", ni, vr_op_name(n->op),
+             q ? "packed s8" : "packed f32");
+    n->weights = w->data;
+    if (b) {
+        if (b->dtype != (q ? VW_S32 : VW_F32) || b->layout != VW_PLAIN || !dims_are(b, 1, out->c, 0, 0, 0))
+            FAIL("node %d (%s): bias must be %d plain %s", ni, vr_op_name(n->op), out->c,
+                 q ? "s32" : "f32");
+        n->bias = b->data;
+    }
+    if (q && n->op != VR_OP_DWCONV) {
+        if (!cs || cs->dtype != VW_S32 || cs->layout != VW_PLAIN ||
+            !dims_are(cs, 1, (int64_t)vk_round_up((size_t)out->c, VK_Q8_NR), 0, 0, 0))
+            FAIL("node %d (%s): column sums must be %zu plain s32", ni, vr_op_name(n->op),
+                 vk_round_up((size_t)out->c, VK_Q8_NR));
+        n->w_colsum = cs->data;
+    } else if (cs) {
+        FAIL("node %d (%s): unexpected column sums", ni, vr_op_name(n->op));
+    }
+    if (sc) {
+        if (!q || sc->dtype != VW_F32 || sc->layout != VW_PLAIN || !dims_are(sc, 1, out->c, 0, 0, 0))
+            FAIL("node %d (%s): scales must be %d plain f32 on a quantized node", ni,
+                 vr_op_name(n->op), out->c);
+        n->w_scales = sc->data;
+    }
+    return 0;
+}
+
+static int decode(vw_file *f, vr_graph *g, char *err, size_t errlen)
+{
+    size_t len;
+    const uint8_t *b = vw_graph(f, &len);
+    if (!b)
+        FAIL("no GRAPH section: not a runnable model");
+    if (len < HDR || memcmp(b, GRAPH_MAGIC, 8) != 0)
+        FAIL("GRAPH section: bad header");
+    uint32_t nv = le32(b + 8), nn = le32(b + 12);
+    if (nv > MAX_ITEMS || nn > MAX_ITEMS)
+        FAIL("GRAPH section: %u values / %u nodes over the limit %d", nv, nn, MAX_ITEMS);
+    if ((uint64_t)HDR + (uint64_t)nv * VAL + (uint64_t)nn * NODE != len)
+        FAIL("GRAPH section: %u values and %u nodes need %llu bytes, section has %zu", nv, nn,
+             (unsigned long long)(HDR + (uint64_t)nv * VAL + (uint64_t)nn * NODE), len);
+    if (le32(b + 24) || le32(b + 28))
+        FAIL("GRAPH section: reserved header fields not zero");
+    for (uint32_t i = 0; i < nv; i++) {
+        const uint8_t *e = b + HDR + (size_t)i * VAL;
+        if (le32(e + 24) || le32(e + 28))
+            FAIL("value %u: reserved fields not zero", i);
+        vr_value v = {(vr_dtype)le32(e), (int)le32(e + 4), (int)le32(e + 8), (int)le32(e + 12),
+                      lef32(e + 16), (int32_t)le32(e + 20)};
+        if (vr_graph_add_value(g, &v) < 0)
+            FAIL("%s", vr_graph_error(g));
+    }
+    for (uint32_t i = 0; i < nn; i++) {
+        const uint8_t *e = b + HDR + (size_t)nv * VAL + (size_t)i * NODE;
+        for (int k = 104; k < NODE; k++)
+            if (e[k])
+                FAIL("node %u: reserved bytes not zero", i);
+        vr_node n = {0};
+        n.op = (vr_op)le32(e);
+        n.nin = (int)le32(e + 4);
+        if ((unsigned)n.op >= VR_OP_COUNT || n.nin < 1 || n.nin > VR_MAX_IN)
+            FAIL("node %u: op %u with %d inputs", i, le32(e), n.nin);
+        for (int k = 0; k < VR_MAX_IN; k++) {
+            int32_t v = (int32_t)le32(e + 8 + 4 * k);
+            if (k >= n.nin ? v != -1 : (v < 0 || (uint32_t)v >= nv))
+                FAIL("node %u: input slot %d = %d invalid", i, k, v);
+            n.in[k] = v;
+        }
+        n.out = (int32_t)le32(e + 40);
+        uint32_t act = le32(e + 44);
+        if (act > VK_ACT_QUICKGELU)
+            FAIL("node %u: unknown activation %u", i, act);
+        n.act = (vk_act)act;
+        int *geo[8] = {&n.kh, &n.kw, &n.stride_h, &n.stride_w, &n.dil_h, &n.dil_w, &n.pad_t, &n.pad_l};
+        for (int k = 0; k < 8; k++)
+            *geo[k] = (int32_t)le32(e + 48 + 4 * k);
+        n.w_offset = (int32_t)le32(e + 96);
+        n.w_scale = lef32(e + 100);
+        if (n.out < 0 || (uint32_t)n.out >= nv)
+            FAIL("node %u: output %d invalid", i, n.out);
+        if (check_refs(f, g, (int)i, e, &n, err, errlen))
+            return -1;
+        if (vr_graph_add_node(g, &n) < 0)
+            FAIL("%s", vr_graph_error(g));
+    }
+    if (vr_graph_set_io(g, (int32_t)le32(b + 16), (int32_t)le32(b + 20)))
+        FAIL("%s", vr_graph_error(g));
+    return 0;
+}
+
+int vr_model_from_file(vw_file *f, vr_model **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    vr_model *m = calloc(1, sizeof *m);
+    vr_graph *g = vr_graph_new();
+    if (!m || !g) {
+        free(m);
+        vr_graph_free(g);
+        FAIL("out of memory");
+    }
+    if (decode(f, g, err, errlen)) {
+        free(m);
+        vr_graph_free(g);
+        return -1;
+    }
+    m->file = f;
+    m->graph = g;
+    *out = m;
+    return 0;
+}
+
+int vr_model_open(const char *path, vr_model **out, char *err, size_t errlen)
+{
+    vw_file *f;
+    if (vw_open(path, &f, err, errlen))
+        return -1;
+    char sub[384];
+    if (vr_model_from_file(f, out, sub, sizeof sub)) {
+        vw_close(f);
+        FAIL("%s: %s", path, sub);
+    }
+    return 0;
+}
+
+void vr_model_close(vr_model *m)
+{
+    if (!m)
+        return;
+    vr_graph_free(m->graph);
+    vw_close(m->file);
+    free(m);
+}
