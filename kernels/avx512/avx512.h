@@ -2,5 +2,24 @@
 #ifndef VIREO_KERNELS_AVX512_H
 #define VIREO_KERNELS_AVX512_H
 #include "../kernels.h"
+void vk_matmul_f32_avx512(const vk_matmul_f32_args *a, int m0, int m1, int n0, int n1);
+void vk_matmul_q8_avx512(const vk_matmul_q8_args *a, int m0, int m1, int n0, int n1);
+void vk_conv2d_f32_avx512(const vk_conv2d_f32_args *a, int r0, int r1);
+void vk_dwconv_f32_avx512(const vk_dwconv_f32_args *a, int r0, int r1);
 
+void vk_attention_f32_avx512(const vk_attention_f32_args *a, int w0, int w1);
+void vk_layernorm_f32_avx512(const float *x, ptrdiff_t ldx, float *y, ptrdiff_t ldy, int N,
+                             const float *gamma, const float *beta, float eps, int r0, int r1);
+void vk_softmax_f32_avx512(const float *x, ptrdiff_t ldx, float *y, ptrdiff_t ldy, int N, int r0,
+                           int r1);
+void vk_l2norm_f32_avx512(const float *x, ptrdiff_t ldx, float *y, ptrdiff_t ldy, int N, int r0,
+                          int r1);
+void vk_act_f32_avx512(const float *x, float *y, vk_act act, size_t i0, size_t i1);
+void vk_add_f32_avx512(const float *a, const float *b, float *y, vk_act act, size_t i0,
+                       size_t i1);
+void vk_avgpool_f32_avx512(const vk_conv_geom *g, const float *in, float *out, int r0, int r1);
+void vk_gap_f32_avx512(const float *in, ptrdiff_t in_ld, int HW, int C, float *out, int n0,
+                       int n1);
+void vk_conv2d_q8_avx512(const vk_conv2d_q8_args *a, int r0, int r1);
+void vk_dwconv_q8_avx512(const vk_dwconv_q8_args *a, int r0, int r1);
 #endif

@@ -5,4 +5,21 @@
 void vk_register_avx512(vk_ops *o)
 {
     (void)o;
+    VK_SET(o, matmul_f32, vk_matmul_f32_avx512, VK_ISA_AVX512, "avx512: 8x32 tile (small M: 6x64), L2 B blocks");
+    VK_SET(o, matmul_q8, vk_matmul_q8_avx512, VK_ISA_AVX512, "avx512: VNNI, 12x32 tile");
+    VK_SET(o, conv2d_f32, vk_conv2d_f32_avx512, VK_ISA_AVX512, "avx512: implicit GEMM, 14x32 tile");
+    VK_SET(o, dwconv_f32, vk_dwconv_f32_avx512, VK_ISA_AVX512, "avx512: 16-channel vectors, 3x3 s1/s2 row blocks");
+    VK_SET(o, attention_f32, vk_attention_f32_avx512, VK_ISA_AVX512,
+           "avx512: online softmax, 16 queries x 16 keys, queries on lanes");
+    VK_SET(o, layernorm_f32, vk_layernorm_f32_avx512, VK_ISA_AVX512, "avx512: corrected two-pass");
+    VK_SET(o, softmax_f32, vk_softmax_f32_avx512, VK_ISA_AVX512, "avx512: vk_exp512");
+    VK_SET(o, l2norm_f32, vk_l2norm_f32_avx512, VK_ISA_AVX512, "avx512: f64 sum of squares");
+    VK_SET(o, act_f32, vk_act_f32_avx512, VK_ISA_AVX512, "avx512: vmath.h");
+    VK_SET(o, add_f32, vk_add_f32_avx512, VK_ISA_AVX512, "avx512: vmath.h");
+    VK_SET(o, avgpool_f32, vk_avgpool_f32_avx512, VK_ISA_AVX512, "avx512: 64-channel chunks");
+    VK_SET(o, gap_f32, vk_gap_f32_avx512, VK_ISA_AVX512, "avx512: 128-channel chunks");
+    VK_SET(o, conv2d_q8, vk_conv2d_q8_avx512, VK_ISA_AVX512,
+           "avx512: VNNI implicit GEMM, up to 12 px x 64 ch tiles");
+    VK_SET(o, dwconv_q8, vk_dwconv_q8_avx512, VK_ISA_AVX512,
+           "avx512: 16 ch/vector, vpdpwssd per tap, 3x3/5x5 s1/s2 fast paths");
 }

@@ -7,4 +7,18 @@ void vk_register_ref(vk_ops *o)
     /* Entries are added as the kernels land; each op's reference lives in
      * kernels/ref/<op>.c. */
     (void)o;
+    VK_SET(o, matmul_f32, vk_matmul_f32_ref, VK_ISA_REF, "ref: scalar loops");
+    VK_SET(o, matmul_q8, vk_matmul_q8_ref, VK_ISA_REF, "ref: direct loops, int64");
+    VK_SET(o, conv2d_f32, vk_conv2d_f32_ref, VK_ISA_REF, "ref: direct loops");
+    VK_SET(o, dwconv_f32, vk_dwconv_f32_ref, VK_ISA_REF, "ref: direct loops");
+    VK_SET(o, attention_f32, vk_attention_f32_ref, VK_ISA_REF, "ref: two-pass per query");
+    VK_SET(o, layernorm_f32, vk_layernorm_f32_ref, VK_ISA_REF, "ref: corrected two-pass");
+    VK_SET(o, softmax_f32, vk_softmax_f32_ref, VK_ISA_REF, "ref: max-subtracted, libm expf");
+    VK_SET(o, l2norm_f32, vk_l2norm_f32_ref, VK_ISA_REF, "ref: double sum of squares");
+    VK_SET(o, act_f32, vk_act_f32_ref, VK_ISA_REF, "ref: scalar act.h");
+    VK_SET(o, add_f32, vk_add_f32_ref, VK_ISA_REF, "ref: scalar act.h");
+    VK_SET(o, avgpool_f32, vk_avgpool_f32_ref, VK_ISA_REF, "ref: direct loops");
+    VK_SET(o, gap_f32, vk_gap_f32_ref, VK_ISA_REF, "ref: direct loops");
+    VK_SET(o, conv2d_q8, vk_conv2d_q8_ref, VK_ISA_REF, "ref: direct loops, int64");
+    VK_SET(o, dwconv_q8, vk_dwconv_q8_ref, VK_ISA_REF, "ref: direct loops, int64");
 }

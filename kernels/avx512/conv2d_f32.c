@@ -1,0 +1,303 @@
+/* AVX-512 f32 convolution, NHWC: implicit GEMM.
+ *
+ *   M = output pixels of the range (flattened over rows, so tiles run across
+ *       row ends and a 7×7 map is not cut into 7-pixel tails),
+ *   N = OC (the packed weights are the B panels, 16 channels each),
+ *   K = KH·KW·C in (kh, kw, c) order.
+ *
+ * For every register tile (≤ 12 pixels) and K block (≤ VK_CONV_KC) the driver
+ * gathers the tile's im2col rows into scratch (padding taps become zeros, a
+ * dense input row makes one kh row of taps a single copy: that is how the
+ * 3-channel first layers get K = KH·KW·3 without per-tap padding), then runs
+ * the micro-kernel over every 32-channel slice of the N block while that tile
+ * is hot in L1; the weights stream from L2.
+ *
+ * Blocking: K blocks (≤ 512) keep the A tile in L1; N blocks keep a K block
+ * of weights (≤ 512 KB) in L2; M blocks keep the partial outputs of the K
+ * blocks in L2. Partial sums of earlier K blocks live in the output itself;
+ * the first block starts from bias + residual (read before the output is
+ * first written, which is what makes residual == out safe), the last applies
+ * the activation.
+ */
+#include <immintrin.h>
+#include <string.h>
+
+#include "../pack.h"
+#include "avx512.h"
+#include "conv2d_f32_uk.h"
+#include "vmath.h"
+
+#define L2_WEIGHTS (512 * 1024)
+#define L2_OUTPUT (256 * 1024)
+
+static inline void copy_f32(float *dst, const float *src, int n)
+{
+    for (; n >= 16; n -= 16, dst += 16, src += 16)
+        _mm512_storeu_ps(dst, _mm512_loadu_ps(src));
+    if (n > 0) {
+        __mmask16 m = (__mmask16)((1u << n) - 1);
+        _mm512_mask_storeu_ps(dst, m, _mm512_maskz_loadu_ps(m, src));
+    }
+}
+
+static inline void zero_f32(float *dst, int n)
+{
+    for (; n >= 16; n -= 16, dst += 16)
+        _mm512_storeu_ps(dst, _mm512_setzero_ps());
+    if (n > 0)
+        _mm512_mask_storeu_ps(dst, (__mmask16)((1u << n) - 1), _mm512_setzero_ps());
+}
+
+/* Where a K block starts inside the (kh, kw, c) order. */
+typedef struct kpos {
+    int kh, kw, c;
+} kpos;
+
+/* im2col rows [m, m + mr) (flattened pixel index n·OH·OW + oh·OW + ow) for
+ * K block [k0, k0 + kc) starting at position p, into rows of VK_CONV_KC. */
+static void pack_a(float *ap, const vk_conv_geom *g, const float *in, long long m, int mr,
+                   kpos p, int kc)
+{
+    /* With a dense input (pixel stride == C) and no W dilation, the taps of
+     * one kh row are consecutive in memory: copy them as one run. */
+    const int dense = g->in_ld == g->C && g->dil_w == 1;
+    const int C = g->C;
+    int ow = (int)(m % g->OW);
+    long long r = m / g->OW;
+    int oh = (int)(r % g->OH), n = (int)(r / g->OH);
+    for (int i = 0; i < mr; i++, ap += VK_CONV_KC) {
+        const int ih0 = oh * g->stride_h - g->pad_t;
+        const int iw0 = ow * g->stride_w - g->pad_l;
+        const float *img = in + (ptrdiff_t)n * g->H * g->W * g->in_ld;
+        /* valid kw: [kw_lo, kw_hi) */
+        int kw_lo = 0, kw_hi = g->KW;
+        if (iw0 < 0)
+            kw_lo = (-iw0 + g->dil_w - 1) / g->dil_w;
+        if (iw0 + (g->KW - 1) * g->dil_w >= g->W)
+            kw_hi = (g->W - 1 - iw0) < 0 ? 0 : (g->W - 1 - iw0) / g->dil_w + 1;
+        if (kw_lo > kw_hi)
+            kw_lo = kw_hi;
+        int kh = p.kh, kw = p.kw, c = p.c, left = kc;
+        float *dst = ap;
+        while (left > 0) {
+            const int ih = ih0 + kh * g->dil_h;
+            int len, valid;
+            if (ih < 0 || ih >= g->H) {
+                len = (g->KW - kw) * C - c;
+                valid = 0;
+            } else if (kw < kw_lo) {
+                len = (kw_lo - kw) * C - c;
+                valid = 0;
+            } else if (kw >= kw_hi) {
+                len = (g->KW - kw) * C - c;
+                valid = 0;
+            } else {
+                len = (dense ? kw_hi - kw : 1) * C - c;
+                valid = 1;
+            }
+            if (len > left)
+                len = left;
+            if (valid) {
+                const int iw = iw0 + kw * g->dil_w;
+                copy_f32(dst, img + ((ptrdiff_t)ih * g->W + iw) * g->in_ld + c, len);
+            } else {
+                zero_f32(dst, len);
+            }
+            dst += len;
+            left -= len;
+            /* advance (kh, kw, c) by len */
+            c += len;
+            kw += c / C;
+            c %= C;
+            kh += kw / g->KW;
+            kw %= g->KW;
+        }
+        if (++ow == g->OW) {
+            ow = 0;
+            if (++oh == g->OH) {
+                oh = 0;
+                n++;
+            }
+        }
+    }
+}
+
+/* GELU-type activations run over the finished tile (they are rare in convs
+ * and would bloat every micro-kernel variant). */
+static void act_tile(float *c, ptrdiff_t ldc, int mr, int ncols, vk_act act)
+{
+    for (int i = 0; i < mr; i++, c += ldc)
+        for (int j = 0; j < ncols; j += 16) {
+            int n = ncols - j < 16 ? ncols - j : 16;
+            __mmask16 m = (__mmask16)((1u << n) - 1);
+            _mm512_mask_storeu_ps(c + j, m, vk_act512(_mm512_maskz_loadu_ps(m, c + j), act));
+        }
+}
+
+static inline __mmask16 lane_mask(int oc0, int OC)
+{
+    int n = OC - oc0;
+    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
+}
+
+/* Small C (the 3-channel first layers): im2col tiles, K blocked. */
+static void conv_packed(const vk_conv2d_f32_args *a, long long m_base, long long M)
+{
+    const vk_conv_geom *g = &a->g;
+    const int K = g->KH * g->KW * g->C;
+    const long long ntiles = (M + VK_CONV_MR - 1) / VK_CONV_MR;
+    const int nkb = (K + VK_CONV_KC - 1) / VK_CONV_KC;
+    const int kcb = (K + nkb - 1) / nkb;
+    const int np = (g->OC + 15) / 16;
+    int npb = (int)(L2_WEIGHTS / ((size_t)kcb * 64)) & ~1;
+    if (npb < 2)
+        npb = 2;
+    long long tpb = L2_OUTPUT / ((long long)VK_CONV_MR * g->OC * 4);
+    if (tpb < 1)
+        tpb = 1;
+    const int gelu_like = a->act == VK_ACT_GELU || a->act == VK_ACT_QUICKGELU;
+    float *ap = (float *)a->scratch;
+
+    vk_conv_uk_args u;
+    u.a = ap;
+    u.wps = (ptrdiff_t)K * 16;
+    u.ldc = g->out_ld;
+    u.ldr = g->out_ld;
+    u.act = a->act;
+
+    for (long long tb = 0; tb < ntiles; tb += tpb) {
+        const long long te = tb + tpb < ntiles ? tb + tpb : ntiles;
+        for (int kb = 0; kb < nkb; kb++) {
+            const int k0 = kb * kcb;
+            const int kc = K - k0 < kcb ? K - k0 : kcb;
+            const kpos p0 = {k0 / (g->KW * g->C), k0 / g->C % g->KW, k0 % g->C};
+            u.kc = kc;
+            u.first = kb == 0;
+            u.last = kb == nkb - 1;
+            for (int pb = 0; pb < np; pb += npb) {
+                const int pe = pb + npb < np ? pb + npb : np;
+                for (long long t = tb; t < te; t++) {
+                    const long long ms = t * M / ntiles, me = (t + 1) * M / ntiles;
+                    const int mr = (int)(me - ms);
+                    const long long m = m_base + ms;
+                    pack_a(ap, g, a->in, m, mr, p0, kc);
+                    float *ctile = a->out + (ptrdiff_t)m * g->out_ld;
+                    const float *rtile =
+                        a->residual ? a->residual + (ptrdiff_t)m * g->out_ld : NULL;
+                    for (int p = pb; p < pe; p += 2) {
+                        const int nv = pe - p >= 2 ? 2 : 1;
+                        u.w = a->Wp + ((ptrdiff_t)p * K + k0) * 16;
+                        u.c = ctile + p * 16;
+                        u.bias = a->bias ? a->bias + p * 16 : NULL;
+                        u.res = rtile ? rtile + p * 16 : NULL;
+                        u.m0 = lane_mask(p * 16, g->OC);
+                        u.m1 = lane_mask(p * 16 + 16, g->OC);
+                        vk_conv_f32_uk[nv - 1][mr - 1](&u);
+                    }
+                    if (u.last && gelu_like) {
+                        int c0 = pb * 16, c1 = pe * 16 < g->OC ? pe * 16 : g->OC;
+                        act_tile(ctile + c0, g->out_ld, mr, c1 - c0, a->act);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* C >= 16: the micro-kernel reads the input in place, whole K per call; the
+ * weights of an N block stay in L2 while every tile of the range passes. */
+/* C >= 16: the micro-kernel reads the input in place, whole K per call; the
+ * weights of an N block stay in L2 while every tile of the range passes.
+ * With padding, tiles stay within an output row (the usual widths 7·2^k are
+ * multiples of 7 and 14): the top and bottom rows then skip whole taps and
+ * the border pixels skip their taps, no zeros are multiplied. Without
+ * padding (1×1), tiles run across rows. */
+static void conv_direct(const vk_conv2d_f32_args *a, int r0, int r1)
+{
+    const vk_conv_geom *g = &a->g;
+    const int K = g->KH * g->KW * g->C;
+    const int padded = g->pad_t > 0 || g->pad_l > 0 ||
+                       (g->OH - 1) * g->stride_h + (g->KH - 1) * g->dil_h >= g->H ||
+                       (g->OW - 1) * g->stride_w + (g->KW - 1) * g->dil_w >= g->W;
+    const int per_row = padded && g->OW >= VK_CONV_MR / 2;
+    const long long M = (long long)(r1 - r0) * g->OW;
+    const int ntr = (g->OW + VK_CONV_MR - 1) / VK_CONV_MR; /* tiles per row */
+    const long long ntiles = per_row ? (long long)(r1 - r0) * ntr : (M + VK_CONV_MR - 1) / VK_CONV_MR;
+    const int np = (g->OC + 15) / 16;
+    int npb = (int)(L2_WEIGHTS / ((size_t)K * 64)) & ~1;
+    if (npb < 2)
+        npb = 2;
+    const int gelu_like = a->act == VK_ACT_GELU || a->act == VK_ACT_QUICKGELU;
+    float *zero = (float *)a->scratch + VK_CONV_MR * VK_CONV_KC;
+    zero_f32(zero, g->C);
+
+    vk_conv_dk_args d;
+    d.g = g;
+    d.zero = zero;
+    d.u.wps = (ptrdiff_t)K * 16;
+    d.u.ldc = g->out_ld;
+    d.u.ldr = g->out_ld;
+    d.u.act = a->act;
+    d.u.first = d.u.last = 1;
+    const ptrdiff_t img_size = (ptrdiff_t)g->H * g->W * g->in_ld;
+
+    for (int pb = 0; pb < np; pb += npb) {
+        const int pe = pb + npb < np ? pb + npb : np;
+        for (long long t = 0; t < ntiles; t++) {
+            long long ms, me;
+            if (per_row) {
+                const long long row = t / ntr;
+                const int j = (int)(t % ntr);
+                ms = row * g->OW + (long long)j * g->OW / ntr;
+                me = row * g->OW + (long long)(j + 1) * g->OW / ntr;
+            } else {
+                ms = t * M / ntiles;
+                me = (t + 1) * M / ntiles;
+            }
+            const int mr = (int)(me - ms);
+            const long long m = (long long)r0 * g->OW + ms;
+            int ow = (int)(m % g->OW);
+            long long r = m / g->OW;
+            int oh = (int)(r % g->OH), n = (int)(r / g->OH);
+            for (int i = 0; i < mr; i++) {
+                d.img[i] = a->in + n * img_size;
+                d.ih0[i] = oh * g->stride_h - g->pad_t;
+                d.iw0[i] = ow * g->stride_w - g->pad_l;
+                if (++ow == g->OW) {
+                    ow = 0;
+                    if (++oh == g->OH) {
+                        oh = 0;
+                        n++;
+                    }
+                }
+            }
+            float *ctile = a->out + (ptrdiff_t)m * g->out_ld;
+            const float *rtile = a->residual ? a->residual + (ptrdiff_t)m * g->out_ld : NULL;
+            for (int p = pb; p < pe; p += 2) {
+                const int nv = pe - p >= 2 ? 2 : 1;
+                d.u.w = a->Wp + (ptrdiff_t)p * K * 16;
+                d.u.c = ctile + p * 16;
+                d.u.bias = a->bias ? a->bias + p * 16 : NULL;
+                d.u.res = rtile ? rtile + p * 16 : NULL;
+                d.u.m0 = lane_mask(p * 16, g->OC);
+                d.u.m1 = lane_mask(p * 16 + 16, g->OC);
+                vk_conv_f32_dk[nv - 1][mr - 1](&d);
+            }
+            if (gelu_like) {
+                int c0 = pb * 16, c1 = pe * 16 < g->OC ? pe * 16 : g->OC;
+                act_tile(ctile + c0, g->out_ld, mr, c1 - c0, a->act);
+            }
+        }
+    }
+}
+
+void vk_conv2d_f32_avx512(const vk_conv2d_f32_args *a, int r0, int r1)
+{
+    const vk_conv_geom *g = &a->g;
+    if (r1 <= r0 || g->OW <= 0 || g->OC <= 0)
+        return;
+    if (g->C >= VK_CONV_DIRECT_MIN_C)
+        conv_direct(a, r0, r1);
+    else
+        conv_packed(a, (long long)r0 * g->OW, (long long)(r1 - r0) * g->OW);
+}

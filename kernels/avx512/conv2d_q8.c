@@ -1,0 +1,279 @@
+/* Quantized convolution, NHWC, AVX-512 VNNI: implicit GEMM with M = output
+ * pixels, N = output channels (panels of 16), K = KH·KW·C in (kh, kw, c)
+ * order, on the register tiles of conv2d_q8_tile.c.
+ *
+ * A rows: a 1×1 convolution without padding, C a multiple of 4 (the VNNI
+ * group: the K loop has no masked tail), reads its pixels in place (one
+ * strided span per output row, or a single span over the whole row range when
+ * stride 1 makes pixels contiguous); everything else gathers blocks of pixels
+ * into an im2col buffer in the scratch, padding with the input zero point.
+ *
+ * vpdpbusd multiplies u8 by s8, so s8 activations enter as u = x + 128 (a byte
+ * XOR, in the tile for in-place spans, during the gather otherwise) and the
+ * zero point becomes zu = a_zero + 128. Then, modulo 2^32 (vpdpbusd wraps, so
+ * this is exact):
+ *   Σ_k (x - a_zero)(w + bo) = Σ_k u·w - zu·colsum + bo·Σ_k u - zu·bo·K
+ * The per-channel part (with the bias) is folded once per call into the
+ * scratch beside the requantization constants; the per-pixel row sum is only
+ * needed for b_offset != 0 (uint8 models): vpsadbw over the pixel in place, or
+ * summed during the gather.
+ *
+ * Loop order: blocks of up to 96 pixels whose A rows fit in ~32 KB (L1);
+ * inside, groups of up to 4 panels (balanced: 9 panels run as 3+3+3), and the
+ * block's register tiles (balanced heights) over each group's weights.
+ *
+ * scratch (vk_conv2d_q8_scratch, pack_conv.c, follows this layout):
+ *   [ceil(OC/16) panels × CQ_NCST × 16 int32 constants][cq_block(Kp) × Kp im2col]
+ */
+#include <string.h>
+
+#include "../pack.h"
+#include "avx512.h"
+#include "conv2d_q8.h"
+
+/* Pixels per block: A rows of Kp bytes in ~32 KB, a multiple of every tile
+ * height (12, 8, 6). Mirrored by vk_conv2d_q8_scratch. */
+static int cq_block(int Kp)
+{
+    const int pb = 32768 / Kp / 24 * 24;
+    return pb < 24 ? 24 : pb > 96 ? 96 : pb;
+}
+
+/* Fills the per-panel constants; returns whether some channel shifts left,
+ * and the smallest right shift. */
+static int setup(const vk_conv2d_q8_args *a, int32_t *cst, int32_t zu, int K, int *min_rsh)
+{
+    *min_rsh = 31;
+    const int OC = a->g.OC, P = (OC + 15) / 16;
+    const uint32_t zk = (uint32_t)zu * (uint32_t)a->b_offset * (uint32_t)K;
+    int has_left = 0;
+    for (int p = 0; p < P; p++) {
+        int32_t *c = cst + p * CQ_NCST * 16;
+        for (int j = 0; j < 16; j++) {
+            const int n = p * 16 + j;
+            const int q = a->rq.per_channel && n < OC ? n : 0;
+            const int sh = a->rq.shift[q];
+            const int rsh = sh < 0 ? -sh : 0, lsh = sh > 0 ? sh : 0;
+            uint32_t fold = 0;
+            if (n < OC)
+                fold = (uint32_t)(a->bias ? a->bias[n] : 0) -
+                       (uint32_t)zu * (uint32_t)a->w_colsum[n] - zk;
+            c[CQ_FOLD * 16 + j] = (int32_t)fold;
+            c[CQ_MULT * 16 + j] = a->rq.mult[q];
+            c[CQ_RSH * 16 + j] = rsh;
+            c[CQ_RHALF * 16 + j] = (int32_t)((1u << rsh) >> 1);
+            c[CQ_LSH * 16 + j] = lsh;
+            has_left |= n < OC && lsh > 0;
+            *min_rsh = n < OC && rsh < *min_rsh ? rsh : *min_rsh;
+        }
+        for (int j = 0; j < 16; j++) /* vpmuldq reads the low half of each 64-bit lane */
+            c[CQ_MULT_ODD * 16 + j] = j % 2 == 0 ? c[CQ_MULT * 16 + j + 1] : 0;
+    }
+    return has_left;
+}
+
+/* rs[i] = bo · Σ (bytes of pixel i, +128 when sgn), in place. */
+static void rowsums(const uint8_t *A, ptrdiff_t lda, int M, int C, int sgn, int32_t bo,
+                    int32_t *rs)
+{
+    const __m512i flip = _mm512_set1_epi8(sgn ? (char)0x80 : 0), z = _mm512_setzero_si512();
+    for (int i = 0; i < M; i++) {
+        const uint8_t *p = A + i * lda;
+        __m512i s = z;
+        int c = 0;
+        for (; c + 64 <= C; c += 64)
+            s = _mm512_add_epi64(s, _mm512_sad_epu8(_mm512_xor_si512(_mm512_loadu_si512(p + c), flip), z));
+        if (c < C) {
+            const __mmask64 m = _bzhi_u64(~0ull, (unsigned)(C - c));
+            const __m512i v = _mm512_maskz_mov_epi8(
+                m, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, p + c), flip));
+            s = _mm512_add_epi64(s, _mm512_sad_epu8(v, z));
+        }
+        rs[i] = (int32_t)((uint32_t)bo * (uint32_t)_mm512_reduce_add_epi64(s));
+    }
+}
+
+/* n bytes src -> dst with the sign flip, summed into *sum (u64 lanes) when RS. */
+VQ_AI void put(uint8_t *dst, const uint8_t *src, int n, __m512i flip, __m512i *sum, const int RS)
+{
+    const __m512i z = _mm512_setzero_si512();
+    for (; n >= 64; n -= 64, src += 64, dst += 64) {
+        const __m512i v = _mm512_xor_si512(_mm512_loadu_si512(src), flip);
+        _mm512_storeu_si512(dst, v);
+        if (RS)
+            *sum = _mm512_add_epi64(*sum, _mm512_sad_epu8(v, z));
+    }
+    if (n > 0) {
+        const __mmask64 m = _bzhi_u64(~0ull, (unsigned)n);
+        const __m512i v =
+            _mm512_maskz_mov_epi8(m, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, src), flip));
+        _mm512_mask_storeu_epi8(dst, m, v);
+        if (RS)
+            *sum = _mm512_add_epi64(*sum, _mm512_sad_epu8(v, z));
+    }
+}
+
+VQ_AI void pad(uint8_t *dst, int n, __m512i padv)
+{
+    for (; n >= 64; n -= 64, dst += 64)
+        _mm512_storeu_si512(dst, padv);
+    if (n > 0)
+        _mm512_mask_storeu_epi8(dst, _bzhi_u64(~0ull, (unsigned)n), padv);
+}
+
+/* Gathers output pixels [m0, m0 + M) into rows of Kp bytes (u8 domain, zero
+ * point zu outside the image, zeros past K) and, when RS, their row-sum terms. */
+VQ_AI void im2col_body(const vk_conv2d_q8_args *a, int m0, int M, int Kp, int32_t zu,
+                       uint8_t *col, int32_t *rs, const int RS)
+{
+    const vk_conv_geom *g = &a->g;
+    const int C = g->C, KW = g->KW, K = g->KH * KW * C, KWC = KW * C;
+    const __m512i flip = _mm512_set1_epi8(a->a_signed ? (char)0x80 : 0);
+    const __m512i padv = _mm512_set1_epi8((char)zu);
+    const __mmask64 ktail = _bzhi_u64(~0ull, (unsigned)(Kp - K)); /* 0..3 zero bytes */
+    const int contig = g->dil_w == 1 && g->in_ld == C; /* a kernel row is one run */
+    const uint8_t *in = a->in;
+    int r = m0 / g->OW, ow = m0 % g->OW, n = r / g->OH, oh = r % g->OH;
+    for (int i = 0; i < M; i++) {
+        const int iw0 = ow * g->stride_w - g->pad_l;
+        uint8_t *dst = col + (ptrdiff_t)i * Kp;
+        __m512i sum = _mm512_setzero_si512();
+        int npad = 0;
+        /* in-image kernel columns [lo, hi) of a contiguous row */
+        const int lo = iw0 < 0 ? (-iw0 < KW ? -iw0 : KW) : 0;
+        const int hi = g->W - iw0 < lo ? lo : g->W - iw0 > KW ? KW : g->W - iw0;
+        for (int kh = 0; kh < g->KH; kh++, dst += KWC) {
+            const int ih = oh * g->stride_h - g->pad_t + kh * g->dil_h;
+            if (ih < 0 || ih >= g->H) {
+                pad(dst, KWC, padv);
+                npad += KWC;
+                continue;
+            }
+            const uint8_t *row = in + ((ptrdiff_t)n * g->H + ih) * g->W * g->in_ld;
+            if (contig) {
+                if (lo > 0)
+                    pad(dst, lo * C, padv);
+                put(dst + lo * C, row + (ptrdiff_t)(iw0 + lo) * C, (hi - lo) * C, flip, &sum, RS);
+                if (hi < KW)
+                    pad(dst + hi * C, (KW - hi) * C, padv);
+                npad += (KW - (hi - lo)) * C;
+                continue;
+            }
+            for (int kw = 0; kw < KW; kw++) {
+                const int iw = iw0 + kw * g->dil_w;
+                if (iw < 0 || iw >= g->W) {
+                    pad(dst + kw * C, C, padv);
+                    npad += C;
+                } else {
+                    put(dst + kw * C, row + (ptrdiff_t)iw * g->in_ld, C, flip, &sum, RS);
+                }
+            }
+        }
+        _mm512_mask_storeu_epi8(dst, ktail, _mm512_setzero_si512());
+        if (RS) {
+            const uint32_t s =
+                (uint32_t)_mm512_reduce_add_epi64(sum) + (uint32_t)npad * (uint32_t)zu;
+            rs[i] = (int32_t)((uint32_t)a->b_offset * s);
+        }
+        if (++ow == g->OW) {
+            ow = 0;
+            if (++oh == g->OH)
+                oh = 0, n++;
+        }
+    }
+}
+
+static void im2col(const vk_conv2d_q8_args *a, int m0, int M, int Kp, int32_t zu, uint8_t *col,
+                   int32_t *rs)
+{
+    if (a->b_offset)
+        im2col_body(a, m0, M, Kp, zu, col, rs, 1);
+    else
+        im2col_body(a, m0, M, Kp, zu, col, rs, 0);
+}
+
+/* M rows of A (lda apart) × all output channels into out (pixel stride ldo). */
+static void gemm(cq_tile t, int P, int OC, int K4, int sgn, int M, const int8_t *Wp,
+                 const int32_t *cst, uint8_t *out)
+{
+    const int ng = (P + 3) / 4;
+    const cq_epi_fn epi = vk_cq_epi[t.o.mode];
+    __m512i acc[24];
+    const uint8_t *A = t.a;
+    const int32_t *rs = t.rs;
+    t.bstride = (ptrdiff_t)K4 * 64;
+    for (int gi = 0, p0 = 0; gi < ng; gi++) {
+        const int nv = P / ng + (gi < P % ng);
+        const int mr = cq_mr[nv], nt = (M + mr - 1) / mr;
+        t.b = Wp + (ptrdiff_t)p0 * K4 * 64;
+        t.cst = cst + p0 * CQ_NCST * 16;
+        t.lastmask = p0 + nv == P && OC % 16 ? (__mmask16)((1u << (OC % 16)) - 1) : 0xFFFF;
+        for (int ti = 0, i = 0; ti < nt; ti++) {
+            const int R = M / nt + (ti < M % nt);
+            t.a = A + i * t.lda;
+            t.rs = rs ? rs + i : NULL;
+            t.out = out + i * t.ldo + p0 * 16;
+            vk_cq_tiles[sgn][nv - 1][R - 1](&t, acc);
+            epi(&t, R, nv, acc);
+            i += R;
+        }
+        p0 += nv;
+    }
+}
+
+void vk_conv2d_q8_avx512(const vk_conv2d_q8_args *a, int r0, int r1)
+{
+    const vk_conv_geom *g = &a->g;
+    if (r0 >= r1)
+        return;
+    const int C = g->C, OC = g->OC, K = g->KH * g->KW * C, K4 = (K + 3) / 4, Kp = 4 * K4;
+    const int P = (OC + 15) / 16, PB = cq_block(Kp);
+    const int sgn = a->a_signed;
+    const int32_t zu = a->a_zero + (sgn ? 128 : 0);
+    int32_t *cst = a->scratch;
+    uint8_t *col = (uint8_t *)a->scratch + (ptrdiff_t)P * CQ_NCST * 64;
+    int32_t rs[96];
+
+    cq_tile t;
+    memset(&t, 0, sizeof t);
+    int min_rsh;
+    const int has_left = setup(a, cst, zu, K, &min_rsh);
+    t.o = vq_out_make(sgn, a->rq.out_min, a->rq.out_max, a->rq.out_zero, has_left, min_rsh);
+    t.ldo = g->out_ld;
+    uint8_t *out = a->out;
+
+    const int direct = g->KH == 1 && g->KW == 1 && C % 4 == 0 && g->pad_t == 0 && g->pad_l == 0 &&
+                       (g->OH - 1) * g->stride_h < g->H && (g->OW - 1) * g->stride_w < g->W;
+    if (direct) {
+        t.kg = C / 4;
+        const int flat = g->stride_h == 1 && g->stride_w == 1 && g->OH == g->H && g->OW == g->W;
+        /* spans: one over all rows when flat, else one per output row */
+        for (int r = r0; r < r1; r = flat ? r1 : r + 1) {
+            const int M = flat ? (r1 - r0) * g->OW : g->OW;
+            const int n = r / g->OH, oh = r % g->OH;
+            const uint8_t *A = (const uint8_t *)a->in +
+                               (flat ? (ptrdiff_t)r * g->W
+                                     : ((ptrdiff_t)n * g->H + oh * g->stride_h) * g->W) *
+                                   g->in_ld;
+            uint8_t *O = out + (ptrdiff_t)r * g->OW * g->out_ld;
+            t.lda = flat ? g->in_ld : g->stride_w * g->in_ld;
+            for (int i = 0; i < M; i += PB) {
+                const int mb = M - i < PB ? M - i : PB;
+                t.a = A + i * t.lda;
+                if (a->b_offset)
+                    rowsums(t.a, t.lda, mb, C, sgn, a->b_offset, rs);
+                t.rs = a->b_offset ? rs : NULL;
+                gemm(t, P, OC, K4, sgn, mb, a->Wp, cst, O + (ptrdiff_t)i * g->out_ld);
+            }
+        }
+        return;
+    }
+    t.kg = K4, t.lda = Kp;
+    const int m1 = r1 * g->OW;
+    for (int m = r0 * g->OW; m < m1; m += PB) {
+        const int mb = m1 - m < PB ? m1 - m : PB;
+        im2col(a, m, mb, Kp, zu, col, rs);
+        t.a = col, t.rs = a->b_offset ? rs : NULL;
+        gemm(t, P, OC, K4, 0, mb, a->Wp, cst, out + (ptrdiff_t)m * g->out_ld);
+    }
+}

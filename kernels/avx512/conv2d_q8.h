@@ -1,0 +1,167 @@
+/* Shared by the AVX-512 quantized convolutions (conv2d_q8*.c, dwconv_q8*.c):
+ * the TFLite output stage on 16 lanes, and the conv register tiles. */
+#ifndef VIREO_KERNELS_AVX512_CONV2D_Q8_H
+#define VIREO_KERNELS_AVX512_CONV2D_Q8_H
+
+#include <immintrin.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VQ_AI static inline __attribute__((always_inline))
+
+/* Per 16 channels, the requantization constants as vectors. mult_odd holds
+ * the odd lanes' multipliers in the low half of each 64-bit lane (what
+ * vpmuldq reads); rhalf = 2^(rsh-1), 0 for rsh = 0. */
+typedef struct vq_rq {
+    __m512i mult, mult_odd, rsh, rhalf, lsh;
+} vq_rq;
+
+/* From per-channel arrays at channel c0 (or element 0 broadcast), with lanes
+ * outside `valid` set like element 0. */
+VQ_AI vq_rq vq_rq_load(const int32_t *mult, const int8_t *shift, int per_channel, int c0,
+                       __mmask16 valid)
+{
+    __m512i m, s;
+    if (per_channel) {
+        m = _mm512_mask_loadu_epi32(_mm512_set1_epi32(mult[0]), valid, mult + c0);
+        s = _mm512_cvtepi8_epi32(_mm_mask_loadu_epi8(_mm_set1_epi8(shift[0]), valid, shift + c0));
+    } else {
+        m = _mm512_set1_epi32(mult[0]);
+        s = _mm512_set1_epi32(shift[0]);
+    }
+    vq_rq q;
+    const __m512i zero = _mm512_setzero_si512();
+    q.mult = m;
+    q.mult_odd = _mm512_srli_epi64(m, 32);
+    q.lsh = _mm512_max_epi32(s, zero);
+    q.rsh = _mm512_max_epi32(_mm512_sub_epi32(zero, s), zero);
+    q.rhalf = _mm512_srli_epi32(_mm512_sllv_epi32(_mm512_set1_epi32(1), q.rsh), 1);
+    return q;
+}
+
+/* vk_mbqm (requant.h) on 16 lanes, bit-exact:
+ *  - x << lsh saturated to int32 (only when some shift is > 0);
+ *  - SaturatingRoundingDoublingHighMul(x, m) = floor((x·m + 2^30) / 2^31): the
+ *    truncating division of gemmlowp with its sign-dependent nudge is this
+ *    floor for every product (the saturating case x = m = INT32_MIN needs
+ *    m < 0, which a Q31 multiplier never is);
+ *  - RoundingDivideByPOT(t, e) rounds half away from zero, so it is
+ *    sign(t)·((|t| + 2^(e-1)) >> e), in unsigned 32-bit arithmetic: |t| <= 2^31
+ *    and 2^(e-1) <= 2^30 cannot carry out. */
+VQ_AI __m512i vq_mbqm(__m512i x, const vq_rq *q, int has_left)
+{
+    if (has_left) {
+        const __m512i y = _mm512_sllv_epi32(x, q->lsh);
+        const __mmask16 ovf = _mm512_cmpneq_epi32_mask(_mm512_srav_epi32(y, q->lsh), x);
+        const __m512i sat =
+            _mm512_xor_si512(_mm512_srai_epi32(x, 31), _mm512_set1_epi32(INT32_MAX));
+        x = _mm512_mask_mov_epi32(y, ovf, sat);
+    }
+    /* 2·(x·m + 2^30) = 2·x·m + 2^31: its high half is the result. Shuffles and
+     * adds rather than 64-bit shifts: they issue on all four vector pipes. */
+    const __m512i h = _mm512_set1_epi64(1ll << 31);
+    __m512i pe = _mm512_mul_epi32(x, q->mult);
+    __m512i po = _mm512_mul_epi32(_mm512_shuffle_epi32(x, _MM_PERM_DDBB), q->mult_odd);
+    pe = _mm512_add_epi64(pe, _mm512_add_epi64(pe, h));
+    po = _mm512_add_epi64(po, _mm512_add_epi64(po, h));
+    const __m512i t = _mm512_mask_shuffle_epi32(po, 0x5555, pe, _MM_PERM_DDBB);
+    const __m512i u = _mm512_srlv_epi32(_mm512_add_epi32(_mm512_abs_epi32(t), q->rhalf), q->rsh);
+    return _mm512_mask_sub_epi32(u, _mm512_movepi32_mask(t), _mm512_setzero_si512(), u);
+}
+
+/* The output stage after vk_mbqm: + zero point, clamp to [lo, hi] (already
+ * within the output type), bytes. Modes, chosen once per call:
+ *  VQ_CLAMP[_LEFT]: the clamp applied as [lo - zero, hi - zero] before adding
+ *    the zero point, so that the addition cannot overflow (requant.h adds it
+ *    in 64 bits); _LEFT when some shift is > 0;
+ *  VQ_SAT_S8 / VQ_SAT_U8: [lo, hi] is the whole type (no activation, or a
+ *    ReLU6 that spans it, as in TFLite's int8 models), every right shift is
+ *    >= 1 and none is left, so |vk_mbqm| <= 2^30 and adding a zero point of
+ *    |zero| <= 2^30 cannot overflow: the saturating byte conversion is the
+ *    clamp (after max(·, 0) for u8). */
+enum { VQ_CLAMP_LEFT, VQ_CLAMP, VQ_SAT_S8, VQ_SAT_U8 };
+
+typedef struct vq_out {
+    __m512i lo, hi, zero;
+    int mode;
+} vq_out;
+
+/* min_rsh: the smallest right shift of any channel. */
+VQ_AI vq_out vq_out_make(int a_signed, int32_t out_min, int32_t out_max, int32_t zero,
+                         int has_left, int min_rsh)
+{
+    int64_t lo = out_min, hi = out_max;
+    const int64_t tlo = a_signed ? -128 : 0, thi = a_signed ? 127 : 255;
+    lo = lo < tlo ? tlo : lo;
+    hi = hi > thi ? thi : hi;
+    vq_out o;
+    o.mode = has_left ? VQ_CLAMP_LEFT : VQ_CLAMP;
+    if (!has_left && min_rsh >= 1 && lo == tlo && hi == thi && zero > -(1 << 30) &&
+        zero < (1 << 30))
+        o.mode = a_signed ? VQ_SAT_S8 : VQ_SAT_U8;
+    lo -= zero, hi -= zero;
+    lo = lo < INT32_MIN ? INT32_MIN : lo > INT32_MAX ? INT32_MAX : lo;
+    hi = hi < INT32_MIN ? INT32_MIN : hi > INT32_MAX ? INT32_MAX : hi;
+    o.lo = _mm512_set1_epi32((int32_t)lo);
+    o.hi = _mm512_set1_epi32((int32_t)hi);
+    o.zero = _mm512_set1_epi32(zero);
+    return o;
+}
+
+/* Requantized bytes of 16 accumulators (MODE a compile-time constant). */
+VQ_AI __m128i vq_bytes(__m512i acc, const vq_rq *q, const vq_out *o, const int MODE)
+{
+    __m512i v = vq_mbqm(acc, q, MODE == VQ_CLAMP_LEFT);
+    if (MODE == VQ_SAT_S8)
+        return _mm512_cvtsepi32_epi8(_mm512_add_epi32(v, o->zero));
+    if (MODE == VQ_SAT_U8)
+        return _mm512_cvtusepi32_epi8(
+            _mm512_max_epi32(_mm512_add_epi32(v, o->zero), _mm512_setzero_si512()));
+    v = _mm512_min_epi32(_mm512_max_epi32(v, o->lo), o->hi);
+    return _mm512_cvtepi32_epi8(_mm512_add_epi32(v, o->zero));
+}
+
+/* Stores 16 bytes under a mask (a plain store when it is full). */
+VQ_AI void vq_store(uint8_t *p, __mmask16 m, __m128i y)
+{
+    if (m == 0xFFFF)
+        _mm_storeu_si128((__m128i *)p, y);
+    else
+        _mm_mask_storeu_epi8(p, m, y);
+}
+
+/* ---------------------------------------------------------- conv tiles --- */
+
+/* Constants of one 16-column panel in the conv scratch: 7 rows of 16 int32. */
+enum { CQ_FOLD, CQ_MULT, CQ_MULT_ODD, CQ_RSH, CQ_RHALF, CQ_LSH, CQ_NCST };
+
+/* One register tile: R pixels (rows of A, lda bytes apart, K bytes each in
+ * the u8 domain, or s8 when sgn; K a multiple of 4) × NV panels of 16 output
+ * channels. */
+typedef struct cq_tile {
+    const uint8_t *a;
+    ptrdiff_t lda;
+    int kg;              /* groups of 4 bytes (K / 4) */
+    const int8_t *b;     /* first panel of the group */
+    ptrdiff_t bstride;   /* bytes between panels: K4·64 */
+    const int32_t *rs;   /* R per-pixel terms b_offset·Σ a, or NULL when b_offset = 0 */
+    const int32_t *cst;  /* CQ_NCST×16 int32 per panel, first panel of the group */
+    uint8_t *out;        /* pixel 0, first channel of the group */
+    ptrdiff_t ldo;
+    __mmask16 lastmask;  /* valid channels of the group's last panel */
+    vq_out o;
+} cq_tile;
+
+/* The K loop of an R × NV tile: accumulators to acc[r*NV + v]. */
+typedef void (*cq_tile_fn)(const cq_tile *t, __m512i *acc);
+/* Requantizes and stores an R × NV tile; one per vq_out mode. */
+typedef void (*cq_epi_fn)(const cq_tile *t, int R, int NV, const __m512i *acc);
+extern const cq_epi_fn vk_cq_epi[4];
+
+#define CQ_MR_MAX 12
+/* Register tile heights per panel count (24 accumulators but for NV = 1). */
+static const int cq_mr[5] = {0, 12, 12, 8, 6};
+/* [sgn][NV - 1][R - 1], R <= cq_mr[NV] */
+extern const cq_tile_fn vk_cq_tiles[2][4][CQ_MR_MAX];
+
+#endif

@@ -1,0 +1,274 @@
+/* AVX-512 f32 depthwise convolution, NHWC, channel multiplier 1.
+ *
+ * Channels go in vectors of 16 (the last one masked). Per output row and
+ * channel vector, the 3×3 weights and the bias stay in registers while the
+ * row is swept: the pixels whose window lies inside the image run in blocks
+ * of OWB outputs that load each input column once per kernel row and reuse it
+ * in registers for the up-to-3 outputs that need it (stride 1: OWB + 2 loads
+ * for 3·OWB FMAs; stride 2: 2·OWB + 1 loads). Border pixels, other kernel
+ * sizes, strides and dilations take the general per-pixel loop. Summation
+ * order per output: bias, then the taps in (kh, kw) order — the reference's.
+ */
+#include <immintrin.h>
+#include <math.h>
+
+#include "../pack.h"
+#include "avx512.h"
+#include "vmath.h"
+
+#define DW_INLINE static inline __attribute__((always_inline))
+#ifndef DW_B1
+#define DW_B1 6
+#endif
+#ifndef DW_B2
+#define DW_B2 4
+#endif
+#define DW_MAXB 16
+
+
+DW_INLINE __m512 ld(const float *p, __mmask16 m, const int full)
+{
+    return full ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m, p);
+}
+
+DW_INLINE void st(float *p, __mmask16 m, __m512 v, const int full)
+{
+    if (full)
+        _mm512_storeu_ps(p, v);
+    else
+        _mm512_mask_storeu_ps(p, m, v);
+}
+
+/* ReLU / ReLU6 / none as one clamp (max first, so a NaN passes through);
+ * GELU-type activations out of line. */
+static __attribute__((noinline)) __m512 act_slow(__m512 v, vk_act act) { return vk_act512(v, act); }
+
+DW_INLINE __m512 epilogue(__m512 v, __m512 lo, __m512 hi, vk_act act, const int slow)
+{
+    if (slow)
+        return act_slow(v, act);
+    return _mm512_min_ps(hi, _mm512_max_ps(lo, v));
+}
+
+/* R output rows × OWB outputs at stride S of a 3×3 window, undilated, one
+ * channel vector. rows[i], i < (R - 1)·S + 3, points at input row i of the
+ * group (row q·S + kh feeds output row q through kernel row kh) at the
+ * block's first input column (iw = ow0·S - pad_l, channel c0), or is NULL
+ * for a row outside the image. Bit t of cols says input column t is inside
+ * the image (outside columns read 0); only the first cnt outputs of each row
+ * are stored. Each input vector is loaded once and feeds every output of the
+ * group that needs it. */
+DW_INLINE void dw3_block(const float *const *rows, ptrdiff_t ldi, const __m512 w[9], __m512 b,
+                         float *out, ptrdiff_t ldo_row, ptrdiff_t ldo, __mmask16 m, unsigned cols,
+                         int cnt, __m512 lo, __m512 hi, vk_act act, const int S, const int R,
+                         const int OWB, const int full, const int slow, const int edge)
+{
+    enum { NX = DW_MAXB * 2 + 1 };
+    const int nx = (OWB - 1) * S + 3, nr = (R - 1) * S + 3;
+    __m512 acc[2][DW_MAXB];
+#pragma GCC unroll 32
+    for (int q = 0; q < R; q++)
+#pragma GCC unroll 32
+        for (int j = 0; j < OWB; j++)
+            acc[q][j] = b;
+#pragma GCC unroll 32
+    for (int ir = 0; ir < nr; ir++) {
+        const float *x = rows[ir];
+        if (!x)
+            continue;
+        __m512 xv[NX];
+#ifdef DW_PF
+        if (!edge && S == 2) {
+#pragma GCC unroll 32
+            for (int t = 0; t < OWB * S; t++)
+                _mm_prefetch((const char *)(x + (t + DW_PF * OWB * S) * ldi), _MM_HINT_T0);
+        }
+#endif
+#pragma GCC unroll 32
+        for (int t = 0; t < nx; t++)
+            xv[t] = (!edge || (cols >> t & 1)) ? ld(x + t * ldi, m, full) : _mm512_setzero_ps();
+#pragma GCC unroll 32
+        for (int q = 0; q < R; q++) {
+            const int kh = ir - q * S;
+            if (kh < 0 || kh > 2)
+                continue;
+#pragma GCC unroll 32
+            for (int kw = 0; kw < 3; kw++)
+                #pragma GCC unroll 32
+                for (int j = 0; j < OWB; j++)
+                    acc[q][j] = _mm512_fmadd_ps(xv[j * S + kw], w[kh * 3 + kw], acc[q][j]);
+        }
+    }
+#pragma GCC unroll 32
+    for (int q = 0; q < R; q++)
+#pragma GCC unroll 32
+        for (int j = 0; j < OWB; j++)
+            if (!edge || j < cnt)
+                st(out + q * ldo_row + j * ldo, m, epilogue(acc[q][j], lo, hi, act, slow), full);
+}
+
+/* Any window, any pixel: taps outside the image are skipped. */
+DW_INLINE void dw_pixel(const vk_conv_geom *g, const float *img, const float *wp, ptrdiff_t Cp,
+                        __m512 b, int oh, int ow, float *out, __mmask16 m, __m512 lo, __m512 hi,
+                        vk_act act, const int full)
+{
+    __m512 acc = b;
+    for (int kh = 0; kh < g->KH; kh++) {
+        const int ih = oh * g->stride_h - g->pad_t + kh * g->dil_h;
+        if ((unsigned)ih >= (unsigned)g->H)
+            continue;
+        const float *row = img + (ptrdiff_t)ih * g->W * g->in_ld;
+        for (int kw = 0; kw < g->KW; kw++) {
+            const int iw = ow * g->stride_w - g->pad_l + kw * g->dil_w;
+            if ((unsigned)iw >= (unsigned)g->W)
+                continue;
+            acc = _mm512_fmadd_ps(ld(row + (ptrdiff_t)iw * g->in_ld, m, full),
+                                  _mm512_loadu_ps(wp + (kh * g->KW + kw) * Cp), acc);
+        }
+    }
+    st(out, m, epilogue(acc, lo, hi, act, act == VK_ACT_GELU || act == VK_ACT_QUICKGELU), full);
+}
+
+static void dw_general_row(const vk_dwconv_f32_args *a, int n, int oh, __m512 lo, __m512 hi)
+{
+    const vk_conv_geom *g = &a->g;
+    const ptrdiff_t Cp = (ptrdiff_t)vk_round_up((size_t)g->C, 16);
+    const float *img = a->in + (ptrdiff_t)n * g->H * g->W * g->in_ld;
+    float *out = a->out + ((ptrdiff_t)(n * g->OH + oh) * g->OW) * g->out_ld;
+    for (int ow = 0; ow < g->OW; ow++) {
+        int c0 = 0;
+        for (; c0 + 16 <= g->C; c0 += 16) {
+            const __m512 b = a->bias ? _mm512_loadu_ps(a->bias + c0) : _mm512_setzero_ps();
+            dw_pixel(g, img + c0, a->Wp + c0, Cp, b, oh, ow, out + ow * g->out_ld + c0, 0xFFFF,
+                     lo, hi, a->act, 1);
+        }
+        if (c0 < g->C) {
+            const __mmask16 m = (__mmask16)((1u << (g->C - c0)) - 1);
+            const __m512 b = a->bias ? _mm512_maskz_loadu_ps(m, a->bias + c0) : _mm512_setzero_ps();
+            dw_pixel(g, img + c0, a->Wp + c0, Cp, b, oh, ow, out + ow * g->out_ld + c0, m, lo, hi,
+                     a->act, 0);
+        }
+    }
+}
+
+/* Output block [ow, ow + cnt) (cnt <= OWB) of a group of R rows, channel
+ * vector c0; the block variant without column tests when it can. */
+DW_INLINE void dw3_one(const vk_dwconv_f32_args *a, const float *const *rows, float *out, int c0,
+                       int ow, int cnt, const __m512 w[9], __m512 b, __mmask16 m, __m512 lo,
+                       __m512 hi, const int S, const int R, const int OWB, const int full,
+                       const int slow)
+{
+    const vk_conv_geom *g = &a->g;
+    const ptrdiff_t ldi = g->in_ld, ldo = g->out_ld, ldo_row = (ptrdiff_t)g->OW * g->out_ld;
+    const int nr = (R - 1) * S + 3, nx = (OWB - 1) * S + 3;
+    const int iw0 = ow * S - g->pad_l;
+    const ptrdiff_t off = (ptrdiff_t)iw0 * ldi + c0;
+    const float *rb[2 * 2 + 3];
+    for (int ir = 0; ir < nr; ir++)
+        rb[ir] = rows[ir] ? rows[ir] + off : NULL;
+    float *o = out + ow * ldo + c0;
+    if (cnt == OWB && iw0 >= 0 && iw0 + nx <= g->W) {
+        dw3_block(rb, ldi, w, b, o, ldo_row, ldo, m, 0, OWB, lo, hi, a->act, S, R, OWB, full, slow,
+                  0);
+    } else {
+        unsigned cols = 0;
+        for (int t = 0; t < nx; t++)
+            cols |= (unsigned)((unsigned)(iw0 + t) < (unsigned)g->W && t < (cnt - 1) * S + 3) << t;
+        dw3_block(rb, ldi, w, b, o, ldo_row, ldo, m, cols, cnt, lo, hi, a->act, S, R, OWB, full,
+                  slow, 1);
+    }
+}
+
+/* The blocks of a row group for one channel vector: full blocks of OWB, the
+ * rest in a block of half that when it fits. */
+DW_INLINE void dw3_span(const vk_dwconv_f32_args *a, const float *const *rows, float *out, int c0,
+                        int ow0, int ow1, const __m512 w[9], __m512 b, __mmask16 m, __m512 lo,
+                        __m512 hi, const int S, const int R, const int OWB, const int full,
+                        const int slow)
+{
+    int ow = ow0;
+    for (; ow + OWB <= ow1; ow += OWB)
+        dw3_one(a, rows, out, c0, ow, OWB, w, b, m, lo, hi, S, R, OWB, full, slow);
+    const int rest = ow1 - ow;
+    if (rest > OWB / 2)
+        dw3_one(a, rows, out, c0, ow, rest, w, b, m, lo, hi, S, R, OWB, full, slow);
+    else if (rest > 0)
+        dw3_one(a, rows, out, c0, ow, rest, w, b, m, lo, hi, S, R, (OWB + 1) / 2, full, slow);
+}
+
+DW_INLINE void dw3_load_c(const vk_dwconv_f32_args *a, int c0, __m512 w[9], __m512 *b,
+                          __mmask16 *m, const int full)
+{
+    const vk_conv_geom *g = &a->g;
+    const ptrdiff_t Cp = (ptrdiff_t)vk_round_up((size_t)g->C, 16);
+    *m = full ? (__mmask16)0xFFFF : (__mmask16)((1u << (g->C - c0)) - 1);
+    for (int t = 0; t < 9; t++)
+        w[t] = _mm512_loadu_ps(a->Wp + t * Cp + c0);
+    *b = a->bias ? ld(a->bias + c0, *m, full) : _mm512_setzero_ps();
+}
+
+/* Channel vectors outermost: the weights are loaded once per row group and
+ * vector. (Pixels outermost with per-block weight reloads measured no
+ * better even when the rows outgrow L1.) */
+DW_INLINE void dw3_group(const vk_dwconv_f32_args *a, const float *const *rows, float *out,
+                         __m512 lo, __m512 hi, const int S, const int R, const int OWB,
+                         const int slow)
+{
+    const vk_conv_geom *g = &a->g;
+    const int cfull = g->C / 16 * 16;
+    __m512 w[9], b;
+    __mmask16 m;
+    for (int c0 = 0; c0 < cfull; c0 += 16) {
+        dw3_load_c(a, c0, w, &b, &m, 1);
+        dw3_span(a, rows, out, c0, 0, g->OW, w, b, m, lo, hi, S, R, OWB, 1, slow);
+    }
+    if (cfull < g->C) {
+        dw3_load_c(a, cfull, w, &b, &m, 0);
+        dw3_span(a, rows, out, cfull, 0, g->OW, w, b, m, lo, hi, S, R, OWB, 0, slow);
+    }
+}
+
+/* 3×3, stride S (1 or 2) along W, undilated: R output rows from oh on
+ * (R = 2 needs stride_h == S), channel vectors outermost. */
+DW_INLINE void dw3_rows(const vk_dwconv_f32_args *a, int n, int oh, __m512 lo, __m512 hi,
+                        const int S, const int R, const int OWB, const int slow)
+{
+    const vk_conv_geom *g = &a->g;
+    const float *img = a->in + (ptrdiff_t)n * g->H * g->W * g->in_ld;
+    float *out = a->out + ((ptrdiff_t)(n * g->OH + oh) * g->OW) * g->out_ld;
+    const int nr = (R - 1) * S + 3;
+    const float *rows[2 * 2 + 3];
+    for (int ir = 0; ir < nr; ir++) {
+        const int ih = oh * g->stride_h - g->pad_t + ir;
+        rows[ir] = (unsigned)ih < (unsigned)g->H ? img + (ptrdiff_t)ih * g->W * g->in_ld : NULL;
+    }
+    dw3_group(a, rows, out, lo, hi, S, R, OWB, slow);
+}
+
+void vk_dwconv_f32_avx512(const vk_dwconv_f32_args *a, int r0, int r1)
+{
+    const vk_conv_geom *g = &a->g;
+    const vk_act act = a->act;
+    const __m512 lo = _mm512_set1_ps(act == VK_ACT_RELU || act == VK_ACT_RELU6 ? 0.0f : -INFINITY);
+    const __m512 hi = _mm512_set1_ps(act == VK_ACT_RELU6 ? 6.0f : INFINITY);
+    const int slow = act == VK_ACT_GELU || act == VK_ACT_QUICKGELU;
+    const int fast = g->KH == 3 && g->KW == 3 && g->dil_h == 1 && g->dil_w == 1;
+    const int S = g->stride_w;
+    for (int r = r0; r < r1;) {
+        const int n = r / g->OH, oh = r % g->OH;
+        /* two output rows share (3 - S) input rows: pair them when both are
+         * in the range and the same image */
+        const int pair = fast && !slow && g->stride_h == S && r + 1 < r1 && oh + 1 < g->OH;
+        if (pair && S == 1)
+            dw3_rows(a, n, oh, lo, hi, 1, 2, DW_B1, 0);
+        else if (pair && S == 2)
+            dw3_rows(a, n, oh, lo, hi, 2, 2, DW_B2, 0);
+        else if (fast && S == 1)
+            dw3_rows(a, n, oh, lo, hi, 1, 1, 8, slow);
+        else if (fast && S == 2)
+            dw3_rows(a, n, oh, lo, hi, 2, 1, 4, slow);
+        else
+            dw_general_row(a, n, oh, lo, hi);
+        r += pair ? 2 : 1;
+    }
+}
