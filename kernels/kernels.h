@@ -255,6 +255,43 @@ typedef void (*vk_gap_f32_fn)(const float *in, ptrdiff_t in_ld, int HW, int C, f
                               int n0, int n1);
 
 /* ------------------------------------------------------------------------ */
+/* Quantized element-wise and pooling ops (TFLite semantics). */
+
+/* y = clamp(MBQM(MBQM((a − za)·2^ls, ma, sa) + MBQM((b − zb)·2^ls, mb, sb), mo, so) + zo)
+ * with every shift ≤ 0: TFLite's reference Add for uint8/int8 (left_shift 20,
+ * multipliers from vk_add_q8_prepare). Elements [i0, i1). */
+typedef struct vk_add_q8_params {
+    int is_signed;
+    int left_shift;
+    int32_t a_zero, b_zero, out_zero;
+    int32_t a_mult, b_mult, out_mult;
+    int8_t a_shift, b_shift, out_shift;
+    int32_t out_min, out_max;
+} vk_add_q8_params;
+typedef void (*vk_add_q8_fn)(const void *a, const void *b, void *y, const vk_add_q8_params *p,
+                             size_t i0, size_t i1);
+void vk_add_q8_prepare(float a_scale, int32_t a_zero, float b_scale, int32_t b_zero,
+                       float out_scale, int32_t out_zero, int is_signed, int32_t out_min,
+                       int32_t out_max, vk_add_q8_params *p);
+
+/* Average pooling over in-image taps, input and output sharing scale and zero
+ * point (TFLite requires it): (sum ± count/2) / count rounded half away from
+ * zero, clamped. Max pooling: the largest in-image tap (max commutes with the
+ * monotone quantization, so one kernel serves f32 semantics on codes), clamped.
+ * Geometry as vk_conv_geom with C == OC; range: output rows over N·OH. */
+typedef void (*vk_pool_q8_fn)(const vk_conv_geom *g, const void *in, void *out, int is_signed,
+                              int32_t out_min, int32_t out_max, int r0, int r1);
+typedef void (*vk_maxpool_f32_fn)(const vk_conv_geom *g, const float *in, float *out, int r0,
+                                  int r1);
+
+/* Quantized softmax over rows of N: dequantize, softmax(beta·x) in f32,
+ * quantize to nearest with out_scale / out_zero, clamp to the type. This is
+ * the float semantics of Arm NN's reference backend (the Coral references);
+ * TFLite's fixed-point softmax differs from it by at most 1. Rows [r0, r1). */
+typedef void (*vk_softmax_q8_fn)(const void *x, void *y, int N, int is_signed, float in_scale,
+                                 float beta, float out_scale, int32_t out_zero, int r0, int r1);
+
+/* ------------------------------------------------------------------------ */
 /* The op table. VK_OPS lists every op once: (name, function type). */
 #define VK_OPS(X)                        \
     X(matmul_f32, vk_matmul_f32_fn)      \
@@ -270,7 +307,12 @@ typedef void (*vk_gap_f32_fn)(const float *in, ptrdiff_t in_ld, int HW, int C, f
     X(act_f32, vk_act_f32_fn)            \
     X(add_f32, vk_add_f32_fn)            \
     X(avgpool_f32, vk_avgpool_f32_fn)    \
-    X(gap_f32, vk_gap_f32_fn)
+    X(gap_f32, vk_gap_f32_fn)            \
+    X(add_q8, vk_add_q8_fn)              \
+    X(avgpool_q8, vk_pool_q8_fn)         \
+    X(maxpool_q8, vk_pool_q8_fn)         \
+    X(maxpool_f32, vk_maxpool_f32_fn)    \
+    X(softmax_q8, vk_softmax_q8_fn)
 
 enum {
 #define X(name, type) VK_OP_##name,

@@ -122,26 +122,51 @@ void vr_exec_node(const vr_plan *p, int ni, int tid, int nt)
     case VR_OP_ADD: {
         int e0, e1;
         vr_split((int)total, 16, tid, nt, &e0, &e1);
-        if (e0 < e1)
-            p->ops->add_f32((const float *)in_base(p, n->in[0]), (const float *)in_base(p, n->in[1]),
-                            (float *)p->slots[n->out].base, n->act, (size_t)e0, (size_t)e1);
+        if (e0 >= e1)
+            break;
+        const void *a = in_base(p, n->in[0]), *b = in_base(p, n->in[1]);
+        void *y = p->slots[n->out].base;
+        if (out->dtype == VR_F32)
+            p->ops->add_f32(a, b, y, n->act, (size_t)e0, (size_t)e1);
+        else
+            p->ops->add_q8(a, b, y, &p->np[ni].add, (size_t)e0, (size_t)e1);
         break;
     }
-    case VR_OP_AVGPOOL: {
+    case VR_OP_AVGPOOL:
+    case VR_OP_MAXPOOL: {
         vk_conv_geom cg;
         geom(p, n, &cg);
         vr_split(rows, 1, tid, nt, &r0, &r1);
-        if (r0 < r1)
-            p->ops->avgpool_f32(&cg, (const float *)in_base(p, n->in[0]),
-                                (float *)p->slots[n->out].base, r0, r1);
+        if (r0 >= r1)
+            break;
+        const void *x = in_base(p, n->in[0]);
+        void *y = p->slots[n->out].base;
+        int sg = out->dtype == VR_S8;
+        if (out->dtype != VR_F32)
+            (n->op == VR_OP_MAXPOOL ? p->ops->maxpool_q8 : p->ops->avgpool_q8)(
+                &cg, x, y, sg, p->np[ni].out_min, p->np[ni].out_max, r0, r1);
+        else if (n->op == VR_OP_MAXPOOL)
+            p->ops->maxpool_f32(&cg, x, y, r0, r1);
+        else
+            p->ops->avgpool_f32(&cg, x, y, r0, r1);
         break;
     }
     case VR_OP_GAP: {
         const vr_value *in = &g->values[n->in[0]];
         vr_split(p->batch, 1, tid, nt, &r0, &r1);
-        if (r0 < r1)
+        if (r0 >= r1)
+            break;
+        if (out->dtype == VR_F32) {
             p->ops->gap_f32((const float *)in_base(p, n->in[0]), p->slots[n->in[0]].pix_ld,
                             in->h * in->w, in->c, (float *)p->slots[n->out].base, r0, r1);
+        } else { /* a window over the whole image: TFLite's quantized average */
+            vk_conv_geom cg = {.N = p->batch, .H = in->h, .W = in->w, .C = in->c, .OH = 1,
+                               .OW = 1, .OC = in->c, .KH = in->h, .KW = in->w, .stride_h = 1,
+                               .stride_w = 1, .dil_h = 1, .dil_w = 1,
+                               .in_ld = p->slots[n->in[0]].pix_ld, .out_ld = out->c};
+            p->ops->avgpool_q8(&cg, in_base(p, n->in[0]), p->slots[n->out].base,
+                               out->dtype == VR_S8, p->np[ni].out_min, p->np[ni].out_max, r0, r1);
+        }
         break;
     }
     case VR_OP_CONCAT: {
@@ -169,12 +194,23 @@ void vr_exec_node(const vr_plan *p, int ni, int tid, int nt)
         int N = n->op == VR_OP_SOFTMAX ? out->c : out->h * out->w * out->c;
         vr_split(R, 1, tid, nt, &r0, &r1);
         if (r0 < r1) {
-            const float *x = (const float *)in_base(p, n->in[0]);
-            float *y = (float *)p->slots[n->out].base;
-            if (n->op == VR_OP_SOFTMAX)
-                p->ops->softmax_f32(x, N, y, N, N, r0, r1);
-            else
+            const void *x = in_base(p, n->in[0]);
+            void *y = p->slots[n->out].base;
+            const vr_value *in = &g->values[n->in[0]];
+            float beta = n->beta != 0 ? n->beta : 1.0f;
+            if (n->op == VR_OP_L2NORM)
                 p->ops->l2norm_f32(x, N, y, N, N, r0, r1);
+            else if (out->dtype != VR_F32)
+                p->ops->softmax_q8(x, y, N, out->dtype == VR_S8, in->scale, beta, out->scale,
+                                   out->zero, r0, r1);
+            else if (beta == 1.0f)
+                p->ops->softmax_f32(x, N, y, N, N, r0, r1);
+            else /* scale the logits into the output first, then normalise in place */
+                for (int r = r0; r < r1; r++) {
+                    for (int i = 0; i < N; i++)
+                        ((float *)y)[(size_t)r * N + i] = beta * ((const float *)x)[(size_t)r * N + i];
+                    p->ops->softmax_f32(y, N, y, N, N, r, r + 1);
+                }
         }
         break;
     }

@@ -36,6 +36,7 @@ typedef enum vr_op {
     VR_OP_SOFTMAX,   /* over channels */
     VR_OP_RESHAPE,   /* same bytes, new shape */
     VR_OP_L2NORM,    /* over the flattened per-image value */
+    VR_OP_MAXPOOL,   /* over in-image taps */
     VR_OP_COUNT
 } vr_op;
 
@@ -57,6 +58,7 @@ typedef struct vr_node {
     int32_t w_offset;          /* quantized: effective weight = w + w_offset */
     float w_scale;             /* quantized, per-tensor */
     const float *w_scales;     /* quantized, per-channel (NULL: per-tensor) */
+    float beta;                /* SOFTMAX: softmax(beta·x); 0 means 1 */
 } vr_node;
 
 typedef struct vr_graph vr_graph;

@@ -28,6 +28,7 @@ typedef struct vr_node_plan {
     int q_per_channel;
     int32_t out_min, out_max;
     int concat_in_place; /* CONCAT whose inputs were written into it */
+    vk_add_q8_params add; /* quantized ADD */
 } vr_node_plan;
 
 struct vr_plan {

@@ -56,6 +56,7 @@ int vr_graph_encode(const vr_graph *g, const vr_node_refs *refs, void **bufp, si
         put32(e + 92, (uint32_t)r.scales);
         put32(e + 96, (uint32_t)n->w_offset);
         putf32(e + 100, n->w_scale);
+        putf32(e + 104, n->beta);
     }
     *bufp = b;
     *lenp = len;
@@ -191,7 +192,7 @@ static int decode(vw_file *f, vr_graph *g, char *err, size_t errlen)
     }
     for (uint32_t i = 0; i < nn; i++) {
         const uint8_t *e = b + HDR + (size_t)nv * VAL + (size_t)i * NODE;
-        for (int k = 104; k < NODE; k++)
+        for (int k = 108; k < NODE; k++)
             if (e[k])
                 FAIL("node %u: reserved bytes not zero", i);
         vr_node n = {0};
@@ -215,6 +216,9 @@ static int decode(vw_file *f, vr_graph *g, char *err, size_t errlen)
             *geo[k] = (int32_t)le32(e + 48 + 4 * k);
         n.w_offset = (int32_t)le32(e + 96);
         n.w_scale = lef32(e + 100);
+        n.beta = lef32(e + 104);
+        if (!(n.beta >= 0 && n.beta < 1e30f))
+            FAIL("node %u: softmax beta %g invalid", i, n.beta);
         if (n.out < 0 || (uint32_t)n.out >= nv)
             FAIL("node %u: output %d invalid", i, n.out);
         if (check_refs(f, g, (int)i, e, &n, err, errlen))

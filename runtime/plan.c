@@ -81,7 +81,8 @@ static int check_node(vr_plan *p, int ni, char *err, size_t errlen)
         if (v != g->input && (prod < 0 || prod >= ni))
             FAIL("node %d (%s): input value %d is not computed before it", ni, op, v);
     }
-    int conv_like = n->op == VR_OP_CONV || n->op == VR_OP_DWCONV || n->op == VR_OP_AVGPOOL;
+    int conv_like = n->op == VR_OP_CONV || n->op == VR_OP_DWCONV || n->op == VR_OP_AVGPOOL ||
+                    n->op == VR_OP_MAXPOOL;
     if (conv_like) {
         if (n->kh < 1 || n->kw < 1 || n->stride_h < 1 || n->stride_w < 1 || n->dil_h < 1 ||
             n->dil_w < 1 || n->pad_t < 0 || n->pad_l < 0 || n->kh > 64 || n->kw > 64)
@@ -129,17 +130,36 @@ static int check_node(vr_plan *p, int ni, char *err, size_t errlen)
                 FAIL("node %d (add): input %d is %dx%dx%d, output %dx%dx%d", ni, i, a->h, a->w,
                      a->c, out->h, out->w, out->c);
         }
-        if (out->dtype != VR_F32)
-            FAIL("node %d (add): quantized add is not implemented yet", ni);
+        if (is_quant(out->dtype)) {
+            const vr_value *b = &g->values[n->in[1]];
+            int32_t lo, hi;
+            if (n->act != VK_ACT_NONE && n->act != VK_ACT_RELU && n->act != VK_ACT_RELU6)
+                FAIL("node %d (add): quantized add cannot fuse that activation", ni);
+            act_range(out, n->act, &lo, &hi);
+            vk_add_q8_prepare(in->scale, in->zero, b->scale, b->zero, out->scale, out->zero,
+                              out->dtype == VR_S8, lo, hi, &p->np[ni].add);
+        } else if (out->dtype != VR_F32) {
+            FAIL("node %d (add): dtype %d unsupported", ni, out->dtype);
+        }
         return 0;
     case VR_OP_AVGPOOL:
+    case VR_OP_MAXPOOL:
     case VR_OP_GAP:
-        if (in->c != out->c || in->dtype != out->dtype)
+        if (in->c != out->c || in->dtype != out->dtype || in->dtype == VR_S32)
             FAIL("node %d (%s): channels/dtype change", ni, op);
         if (n->op == VR_OP_GAP && (out->h != 1 || out->w != 1))
             FAIL("node %d (gap): output must be 1x1", ni);
-        if (out->dtype != VR_F32)
-            FAIL("node %d (%s): quantized pooling is not implemented yet", ni, op);
+        if (is_quant(out->dtype)) {
+            /* TFLite's quantized pools keep the input's quantization. */
+            if (in->scale != out->scale || in->zero != out->zero)
+                FAIL("node %d (%s): quantized pooling needs equal input and output quantization",
+                     ni, op);
+            if (n->act != VK_ACT_NONE && n->act != VK_ACT_RELU && n->act != VK_ACT_RELU6)
+                FAIL("node %d (%s): quantized pooling cannot fuse that activation", ni, op);
+            act_range(out, n->act, &p->np[ni].out_min, &p->np[ni].out_max);
+        } else if (n->act != VK_ACT_NONE) {
+            FAIL("node %d (%s): f32 pooling fuses no activation", ni, op);
+        }
         return 0;
     case VR_OP_CONCAT: {
         int c = 0;
@@ -158,6 +178,10 @@ static int check_node(vr_plan *p, int ni, char *err, size_t errlen)
         return 0;
     }
     case VR_OP_SOFTMAX:
+        if (in->h != out->h || in->w != out->w || in->c != out->c || in->dtype != out->dtype ||
+            in->dtype == VR_S32)
+            FAIL("node %d (softmax): needs input and output of the same shape and type", ni);
+        return 0;
     case VR_OP_L2NORM:
         if (in->h != out->h || in->w != out->w || in->c != out->c || out->dtype != VR_F32 ||
             in->dtype != VR_F32)
@@ -225,7 +249,7 @@ static int layout(vr_plan *p, char *err, size_t errlen)
                 int v = n->in[k], only, prod = g->producer[v];
                 ok = v != g->input && v != g->output && prod >= 0 && uses(g, v, &only) == 1 &&
                      (g->nodes[prod].op == VR_OP_CONV || g->nodes[prod].op == VR_OP_DWCONV ||
-                      g->nodes[prod].op == VR_OP_AVGPOOL) &&
+                      g->nodes[prod].op == VR_OP_AVGPOOL || g->nodes[prod].op == VR_OP_MAXPOOL) &&
                      vi[v].root == v;
                 for (int j = 0; j < k && ok; j++)
                     ok = n->in[j] != v;

@@ -20,4 +20,16 @@ void vk_avgpool_f32_ref(const vk_conv_geom *g, const float *in, float *out, int 
 void vk_gap_f32_ref(const float *in, ptrdiff_t in_ld, int HW, int C, float *out, int n0, int n1);
 void vk_conv2d_q8_ref(const vk_conv2d_q8_args *a, int r0, int r1);
 void vk_dwconv_q8_ref(const vk_dwconv_q8_args *a, int r0, int r1);
+
+/* quantized element-wise, pooling, softmax */
+void vk_add_q8_ref(const void *a, const void *b, void *y, const vk_add_q8_params *p, size_t i0,
+                   size_t i1);
+void vk_avgpool_q8_ref(const vk_conv_geom *g, const void *in, void *out, int is_signed, int32_t lo,
+                       int32_t hi, int r0, int r1);
+void vk_maxpool_q8_ref(const vk_conv_geom *g, const void *in, void *out, int is_signed, int32_t lo,
+                       int32_t hi, int r0, int r1);
+void vk_maxpool_f32_ref(const vk_conv_geom *g, const float *in, float *out, int r0, int r1);
+void vk_softmax_q8_ref(const void *x, void *y, int N, int is_signed, float in_scale, float beta,
+                       float out_scale, int32_t out_zero, int r0, int r1);
+
 #endif

@@ -21,4 +21,9 @@ void vk_register_ref(vk_ops *o)
     VK_SET(o, gap_f32, vk_gap_f32_ref, VK_ISA_REF, "ref: direct loops");
     VK_SET(o, conv2d_q8, vk_conv2d_q8_ref, VK_ISA_REF, "ref: direct loops, int64");
     VK_SET(o, dwconv_q8, vk_dwconv_q8_ref, VK_ISA_REF, "ref: direct loops, int64");
+    VK_SET(o, add_q8, vk_add_q8_ref, VK_ISA_REF, "ref: TFLite fixed-point add");
+    VK_SET(o, avgpool_q8, vk_avgpool_q8_ref, VK_ISA_REF, "ref: direct loops");
+    VK_SET(o, maxpool_q8, vk_maxpool_q8_ref, VK_ISA_REF, "ref: direct loops");
+    VK_SET(o, maxpool_f32, vk_maxpool_f32_ref, VK_ISA_REF, "ref: direct loops");
+    VK_SET(o, softmax_q8, vk_softmax_q8_ref, VK_ISA_REF, "ref: dequantize, f32 softmax, quantize");
 }
