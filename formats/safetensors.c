@@ -304,7 +304,9 @@ static int parse(st_file *f, char *err, size_t errlen)
     f->buffer = h + n;
     f->buffer_size = f->len - 8 - n;
     char jerr[200];
-    json_limits lim = {.max_bytes = (size_t)n, .max_depth = 8, .max_elements = (size_t)n};
+    /* Depth 3 is all a valid header needs; the default element limit (4 Mi
+     * values, far above any real header) bounds the parser's memory. */
+    json_limits lim = {.max_bytes = (size_t)n, .max_depth = 8};
     if (json_parse(h, (size_t)n, &lim, &f->doc, jerr, sizeof jerr) != 0)
         FAIL("header is not valid JSON: %s", jerr);
     const json_value *root = json_root(f->doc);

@@ -291,6 +291,21 @@ typedef void (*vk_maxpool_f32_fn)(const vk_conv_geom *g, const float *in, float 
 typedef void (*vk_softmax_q8_fn)(const void *x, void *y, int N, int is_signed, float in_scale,
                                  float beta, float out_scale, int32_t out_zero, int r0, int r1);
 
+/* Requantization between uint8 / int8 tensors (TFLite QUANTIZE of a
+ * quantized input): y = clamp(MBQM(x − x_zero, mult, shift) + y_zero).
+ * Elements [i0, i1). */
+typedef void (*vk_requant_q8_fn)(const void *x, int x_signed, int32_t x_zero, void *y,
+                                 int y_signed, int32_t y_zero, int32_t mult, int shift, size_t i0,
+                                 size_t i1);
+
+/* Quantized mean over H·W (TFLite MEAN over axes 1, 2):
+ *   v = MBQM(Σ(x − in_zero), mult, shift)   (real multiplier in_scale / out_scale)
+ *   y = clamp(round_half_away(v / HW) + out_zero, lo, hi)
+ * in: [N][HW pixels, stride in_ld][C] → out [N][C]; range over n. */
+typedef void (*vk_mean_q8_fn)(const void *in, ptrdiff_t in_ld, int HW, int C, int is_signed,
+                              int32_t in_zero, int32_t mult, int shift, int32_t out_zero,
+                              int32_t lo, int32_t hi, void *out, int n0, int n1);
+
 /* ------------------------------------------------------------------------ */
 /* The op table. VK_OPS lists every op once: (name, function type). */
 #define VK_OPS(X)                        \
@@ -312,7 +327,9 @@ typedef void (*vk_softmax_q8_fn)(const void *x, void *y, int N, int is_signed, f
     X(avgpool_q8, vk_pool_q8_fn)         \
     X(maxpool_q8, vk_pool_q8_fn)         \
     X(maxpool_f32, vk_maxpool_f32_fn)    \
-    X(softmax_q8, vk_softmax_q8_fn)
+    X(softmax_q8, vk_softmax_q8_fn)      \
+    X(requant_q8, vk_requant_q8_fn)      \
+    X(mean_q8, vk_mean_q8_fn)
 
 enum {
 #define X(name, type) VK_OP_##name,

@@ -6,7 +6,7 @@
 
 /* The implicit-GEMM conv packs A (im2col) one register tile at a time into
  * rows of this many floats; K blocks never exceed it. Kept in sync with
- * kernels/avx512/conv2d_f32.c (VK_CONV_KC there). */
+ * kernels/avx512/conv2d_f32_uk.h (VK_CONV_MR, VK_CONV_KC). */
 #define CONV_F32_KC 512
 #define CONV_F32_MR 14
 
@@ -85,22 +85,25 @@ void vk_pack_dw_s8(int KH, int KW, int C, const int8_t *w, int8_t *Wp)
 }
 
 /* One packed A tile (CONV_F32_MR rows of CONV_F32_KC floats: 28 KB, which
- * leaves L1 room for the weights) and a row of C zeros that padding taps
- * read. */
+ * leaves L1 room for the weights), then a row of KW·C zeros that padding
+ * taps read (a whole kernel row of taps when the kernel merges them) — at
+ * least 16 floats, which also take the whole-vector stores the
+ * packer lets run past the tile's last row. */
 size_t vk_conv2d_f32_scratch(const vk_conv_geom *g)
 {
-    return ((size_t)CONV_F32_MR * CONV_F32_KC + vk_round_up((size_t)g->C, 16)) * sizeof(float);
+    return ((size_t)CONV_F32_MR * CONV_F32_KC + vk_round_up((size_t)g->KW * g->C, 16)) *
+           sizeof(float);
 }
 
 /* Owned by the quantized-conv kernel's author (kernels/avx512/conv2d_q8*.c).
- * That kernel's layout: per 16-channel panel 7×16 int32 of folded bias and
- * requantization constants, then an im2col block of PB pixels × Kp bytes
- * (Kp = K rounded up to 4; PB as cq_block() there: ~32 KB, 24..96 pixels). */
+ * That kernel's layout: per 16-channel panel 640 bytes of folded bias and
+ * requantization constants (cq_panel), then an im2col block of PB pixels × Kp
+ * bytes (Kp = K rounded up to 4; PB as cq_block() there: ~32 KB, 24..96). */
 size_t vk_conv2d_q8_scratch(const vk_conv_geom *g)
 {
     const size_t Kp = vk_round_up((size_t)g->KH * g->KW * g->C, 4);
     const size_t P = vk_round_up((size_t)g->OC, VK_Q8_NR) / VK_Q8_NR;
     size_t pb = 32768 / Kp / 24 * 24;
     pb = pb < 24 ? 24 : pb > 96 ? 96 : pb;
-    return vk_round_up(P * 7 * 16 * sizeof(int32_t) + pb * Kp, 64);
+    return vk_round_up(P * 640 + pb * Kp, 64);
 }

@@ -159,13 +159,11 @@ void vr_exec_node(const vr_plan *p, int ni, int tid, int nt)
         if (out->dtype == VR_F32) {
             p->ops->gap_f32((const float *)in_base(p, n->in[0]), p->slots[n->in[0]].pix_ld,
                             in->h * in->w, in->c, (float *)p->slots[n->out].base, r0, r1);
-        } else { /* a window over the whole image: TFLite's quantized average */
-            vk_conv_geom cg = {.N = p->batch, .H = in->h, .W = in->w, .C = in->c, .OH = 1,
-                               .OW = 1, .OC = in->c, .KH = in->h, .KW = in->w, .stride_h = 1,
-                               .stride_w = 1, .dil_h = 1, .dil_w = 1,
-                               .in_ld = p->slots[n->in[0]].pix_ld, .out_ld = out->c};
-            p->ops->avgpool_q8(&cg, in_base(p, n->in[0]), p->slots[n->out].base,
-                               out->dtype == VR_S8, p->np[ni].out_min, p->np[ni].out_max, r0, r1);
+        } else { /* TFLite's integer MEAN over H and W */
+            p->ops->mean_q8(in_base(p, n->in[0]), p->slots[n->in[0]].pix_ld, in->h * in->w, in->c,
+                            out->dtype == VR_S8, in->zero, p->np[ni].rq_mult, p->np[ni].rq_shift,
+                            out->zero, p->np[ni].out_min, p->np[ni].out_max,
+                            p->slots[n->out].base, r0, r1);
         }
         break;
     }
@@ -212,6 +210,16 @@ void vr_exec_node(const vr_plan *p, int ni, int tid, int nt)
                     p->ops->softmax_f32(y, N, y, N, N, r, r + 1);
                 }
         }
+        break;
+    }
+    case VR_OP_QUANTIZE: {
+        int e0, e1;
+        const vr_value *in = &g->values[n->in[0]];
+        vr_split((int)total, 64, tid, nt, &e0, &e1);
+        if (e0 < e1)
+            p->ops->requant_q8(in_base(p, n->in[0]), in->dtype == VR_S8, in->zero,
+                               p->slots[n->out].base, out->dtype == VR_S8, out->zero,
+                               p->np[ni].rq_mult, p->np[ni].rq_shift, (size_t)e0, (size_t)e1);
         break;
     }
     case VR_OP_RESHAPE:

@@ -22,7 +22,7 @@ const char *vr_op_name(vr_op op)
 {
     static const char *const names[VR_OP_COUNT] = {"conv",    "dwconv", "fc",      "add",
                                                    "avgpool", "gap",    "concat",  "softmax",
-                                                   "reshape", "l2norm",  "maxpool"};
+                                                   "reshape", "l2norm",  "maxpool", "quantize"};
     return (unsigned)op < VR_OP_COUNT ? names[op] : "?";
 }
 

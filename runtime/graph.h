@@ -37,6 +37,7 @@ typedef enum vr_op {
     VR_OP_RESHAPE,   /* same bytes, new shape */
     VR_OP_L2NORM,    /* over the flattened per-image value */
     VR_OP_MAXPOOL,   /* over in-image taps */
+    VR_OP_QUANTIZE,  /* requantize between uint8 / int8 (scales and zero points) */
     VR_OP_COUNT
 } vr_op;
 

@@ -29,6 +29,8 @@ typedef struct vr_node_plan {
     int32_t out_min, out_max;
     int concat_in_place; /* CONCAT whose inputs were written into it */
     vk_add_q8_params add; /* quantized ADD */
+    int32_t rq_mult;      /* QUANTIZE */
+    int8_t rq_shift;
 } vr_node_plan;
 
 struct vr_plan {

@@ -149,7 +149,12 @@ static int check_node(vr_plan *p, int ni, char *err, size_t errlen)
             FAIL("node %d (%s): channels/dtype change", ni, op);
         if (n->op == VR_OP_GAP && (out->h != 1 || out->w != 1))
             FAIL("node %d (gap): output must be 1x1", ni);
-        if (is_quant(out->dtype)) {
+        if (is_quant(out->dtype) && n->op == VR_OP_GAP) {
+            /* TFLite MEAN: requantizes from the input's to the output's scale. */
+            vk_quantize_multiplier((double)in->scale / out->scale, &p->np[ni].rq_mult,
+                                   &p->np[ni].rq_shift);
+            act_range(out, n->act, &p->np[ni].out_min, &p->np[ni].out_max);
+        } else if (is_quant(out->dtype)) {
             /* TFLite's quantized pools keep the input's quantization. */
             if (in->scale != out->scale || in->zero != out->zero)
                 FAIL("node %d (%s): quantized pooling needs equal input and output quantization",
@@ -186,6 +191,12 @@ static int check_node(vr_plan *p, int ni, char *err, size_t errlen)
         if (in->h != out->h || in->w != out->w || in->c != out->c || out->dtype != VR_F32 ||
             in->dtype != VR_F32)
             FAIL("node %d (%s): needs f32 input and output of the same shape", ni, op);
+        return 0;
+    case VR_OP_QUANTIZE:
+        if (elems(in) != elems(out) || !is_quant(in->dtype) || !is_quant(out->dtype))
+            FAIL("node %d (quantize): needs quantized input and output of one size", ni);
+        vk_quantize_multiplier((double)in->scale / out->scale, &p->np[ni].rq_mult,
+                               &p->np[ni].rq_shift);
         return 0;
     case VR_OP_RESHAPE:
         if (elems(in) != elems(out) || in->dtype != out->dtype)

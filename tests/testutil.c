@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const vk_ops *g_ops;
 
@@ -156,4 +157,27 @@ double tu_gamma(int n)
 {
     double nu = n * TU_U_F32;
     return nu / (1.0 - nu);
+}
+
+const char *tu_shared_dir(void)
+{
+    static char path[4096];
+    const char *env = getenv("VIREO_SHARED_DIR");
+    if (env && *env)
+        snprintf(path, sizeof path, "%s", env);
+    else
+        snprintf(path, sizeof path, "%s/../shared", VIREO_SOURCE_DIR);
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? path : NULL;
+}
+
+const char *tu_require_shared(void)
+{
+    const char *d = tu_shared_dir();
+    if (!d) {
+        fprintf(stderr, "SKIP: shared data not found (set VIREO_SHARED_DIR or put it at "
+                        "%s/../shared)\n", VIREO_SOURCE_DIR);
+        exit(77);
+    }
+    return d;
 }

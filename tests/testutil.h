@@ -53,6 +53,12 @@ int tu_check_i32(const char *what, const int32_t *got, const int32_t *want, size
 int tu_check_u8(const char *what, const uint8_t *got, const uint8_t *want, size_t n);
 int tu_check_s8(const char *what, const int8_t *got, const int8_t *want, size_t n);
 
+/* The project's shared data (models, images, datasets): $VIREO_SHARED_DIR, or
+ * ../shared beside the source tree. NULL if neither exists; tests that need it
+ * call tu_require_shared(), which skips (exit 77) with the reason. */
+const char *tu_shared_dir(void);
+const char *tu_require_shared(void);
+
 /* Unit roundoff of f32 and the classic bound gamma_n = n u / (1 - n u):
  * a length-n dot product computed in any order differs from the exact one by at
  * most gamma_n * sum |a_i b_i| (Higham, Accuracy and Stability, 3.1). Two

@@ -4,5 +4,7 @@
 
 int cmd_cpu(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 #endif

@@ -1,23 +1,31 @@
 /* AVX-512 f32 convolution, NHWC: implicit GEMM.
  *
- *   M = output pixels of the range (flattened over rows, so tiles run across
- *       row ends and a 7×7 map is not cut into 7-pixel tails),
- *   N = OC (the packed weights are the B panels, 16 channels each),
- *   K = KH·KW·C in (kh, kw, c) order.
+ *   M = output pixels, N = OC (the packed weights are the B panels, 16
+ *   channels each), K = KH·KW·C in (kh, kw, c) order.
  *
- * For every register tile (≤ 12 pixels) and K block (≤ VK_CONV_KC) the driver
- * gathers the tile's im2col rows into scratch (padding taps become zeros, a
- * dense input row makes one kh row of taps a single copy: that is how the
- * 3-channel first layers get K = KH·KW·3 without per-tap padding), then runs
- * the micro-kernel over every 32-channel slice of the N block while that tile
- * is hot in L1; the weights stream from L2.
+ * Register tile: up to 14 pixels × 32 channels (conv2d_f32_uk.c). Tile
+ * heights are balanced (56 = 4 × 14, 28 = 2 × 14, 7 = 7, never a 1-pixel
+ * tail). With padding, tiles stay inside an output row, so the top/bottom
+ * rows skip whole taps and the border pixels skip theirs; without (1×1),
+ * tiles run across rows.
  *
- * Blocking: K blocks (≤ 512) keep the A tile in L1; N blocks keep a K block
- * of weights (≤ 512 KB) in L2; M blocks keep the partial outputs of the K
- * blocks in L2. Partial sums of earlier K blocks live in the output itself;
- * the first block starts from bias + residual (read before the output is
- * first written, which is what makes residual == out safe), the last applies
- * the activation.
+ * Main path (C >= 16, or a dense small-C input with K <= 512): the direct
+ * micro-kernel reads the input in place, whole K in registers, one k loop per
+ * tap — or per kernel row when the input is dense (pixel stride == C) and
+ * every kw of the tile is inside the image: then a row of KW taps is KW·C
+ * consecutive floats, which is how the 3-channel first layers get k loops of
+ * 9 or 21 instead of 3. Loops: N blocks whose weights fit in L2 (512 KB) ×
+ * tiles × 32-channel slices, so a tile's input stays in L1 across the slices.
+ *
+ * Gathered path (small C tiles at the image border, small-C convs with a
+ * strided input, dilation or K > 512): the tile's im2col rows are copied into
+ * scratch (padding becomes zeros) and a K-blocked micro-kernel runs on them;
+ * partial sums of earlier K blocks live in the output itself.
+ *
+ * Every output starts from bias + residual (the residual is read before the
+ * output is first written, so residual == out works), then adds the products
+ * in K order; ReLU/ReLU6 are applied in registers, GELU-type activations over
+ * the finished tile.
  */
 #include <immintrin.h>
 #include <string.h>
@@ -30,22 +38,30 @@
 #define L2_WEIGHTS (512 * 1024)
 #define L2_OUTPUT (256 * 1024)
 
-static inline void copy_f32(float *dst, const float *src, int n)
+/* Runs of the packed A tile: the loads are masked (never past the run in
+ * the input), the stores are not. A masked store that a later broadcast
+ * reads back stalls store forwarding (it cost ~1/3 of the 3-channel layers'
+ * time), so each store writes whole vectors: up to 15 floats past the run,
+ * which the next run, the next row (rows are packed in order) or the slack
+ * after the tile in the scratch absorbs. */
+static inline void copy_f32(float *dst, const float *src, int n, const float *end)
 {
     for (; n >= 16; n -= 16, dst += 16, src += 16)
         _mm512_storeu_ps(dst, _mm512_loadu_ps(src));
     if (n > 0) {
-        __mmask16 m = (__mmask16)((1u << n) - 1);
-        _mm512_mask_storeu_ps(dst, m, _mm512_maskz_loadu_ps(m, src));
+        /* a whole-vector load where the input tensor allows it: the floats
+         * past the run land where the next run writes */
+        if (end - src >= 16)
+            _mm512_storeu_ps(dst, _mm512_loadu_ps(src));
+        else
+            _mm512_storeu_ps(dst, _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), src));
     }
 }
 
 static inline void zero_f32(float *dst, int n)
 {
-    for (; n >= 16; n -= 16, dst += 16)
+    for (; n > 0; n -= 16, dst += 16)
         _mm512_storeu_ps(dst, _mm512_setzero_ps());
-    if (n > 0)
-        _mm512_mask_storeu_ps(dst, (__mmask16)((1u << n) - 1), _mm512_setzero_ps());
 }
 
 /* Where a K block starts inside the (kh, kw, c) order. */
@@ -62,6 +78,7 @@ static void pack_a(float *ap, const vk_conv_geom *g, const float *in, long long 
      * one kh row are consecutive in memory: copy them as one run. */
     const int dense = g->in_ld == g->C && g->dil_w == 1;
     const int C = g->C;
+    const float *end = in + (ptrdiff_t)g->N * g->H * g->W * g->in_ld;
     int ow = (int)(m % g->OW);
     long long r = m / g->OW;
     int oh = (int)(r % g->OH), n = (int)(r / g->OH);
@@ -80,37 +97,35 @@ static void pack_a(float *ap, const vk_conv_geom *g, const float *in, long long 
         int kh = p.kh, kw = p.kw, c = p.c, left = kc;
         float *dst = ap;
         while (left > 0) {
+            /* one run: [(kh, kw, c), (kh, nkw, 0)) with nkw <= KW, all read
+             * from the image or all zero (no divisions: this runs per pixel) */
             const int ih = ih0 + kh * g->dil_h;
-            int len, valid;
-            if (ih < 0 || ih >= g->H) {
-                len = (g->KW - kw) * C - c;
-                valid = 0;
-            } else if (kw < kw_lo) {
-                len = (kw_lo - kw) * C - c;
-                valid = 0;
-            } else if (kw >= kw_hi) {
-                len = (g->KW - kw) * C - c;
-                valid = 0;
-            } else {
-                len = (dense ? kw_hi - kw : 1) * C - c;
+            int nkw, valid = 0;
+            if (ih < 0 || ih >= g->H || kw >= kw_hi)
+                nkw = g->KW;
+            else if (kw < kw_lo)
+                nkw = kw_lo;
+            else {
+                nkw = dense ? kw_hi : kw + 1;
                 valid = 1;
             }
+            int len = (nkw - kw) * C - c;
             if (len > left)
                 len = left;
             if (valid) {
                 const int iw = iw0 + kw * g->dil_w;
-                copy_f32(dst, img + ((ptrdiff_t)ih * g->W + iw) * g->in_ld + c, len);
+                copy_f32(dst, img + ((ptrdiff_t)ih * g->W + iw) * g->in_ld + c, len, end);
             } else {
                 zero_f32(dst, len);
             }
             dst += len;
             left -= len;
-            /* advance (kh, kw, c) by len */
-            c += len;
-            kw += c / C;
-            c %= C;
-            kh += kw / g->KW;
-            kw %= g->KW;
+            c = 0;
+            kw = nkw;
+            if (kw == g->KW) {
+                kw = 0;
+                kh++;
+            }
         }
         if (++ow == g->OW) {
             ow = 0;
@@ -140,7 +155,8 @@ static inline __mmask16 lane_mask(int oc0, int OC)
     return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
 }
 
-/* Small C (the 3-channel first layers): im2col tiles, K blocked. */
+/* Gathered path: im2col tiles, K blocked (K blocks <= VK_CONV_KC keep the
+ * tile in L1), N blocks of weights in L2, M blocks of partial outputs in L2. */
 static void conv_packed(const vk_conv2d_f32_args *a, long long m_base, long long M)
 {
     const vk_conv_geom *g = &a->g;
@@ -204,14 +220,9 @@ static void conv_packed(const vk_conv2d_f32_args *a, long long m_base, long long
     }
 }
 
-/* C >= 16: the micro-kernel reads the input in place, whole K per call; the
- * weights of an N block stay in L2 while every tile of the range passes. */
-/* C >= 16: the micro-kernel reads the input in place, whole K per call; the
- * weights of an N block stay in L2 while every tile of the range passes.
- * With padding, tiles stay within an output row (the usual widths 7·2^k are
- * multiples of 7 and 14): the top and bottom rows then skip whole taps and
- * the border pixels skip their taps, no zeros are multiplied. Without
- * padding (1×1), tiles run across rows. */
+/* Main path (see the top of the file): the micro-kernel reads the input in
+ * place, whole K per call; the weights of an N block stay in L2 while every
+ * tile of the range passes. */
 static void conv_direct(const vk_conv2d_f32_args *a, int r0, int r1)
 {
     const vk_conv_geom *g = &a->g;
@@ -222,14 +233,32 @@ static void conv_direct(const vk_conv2d_f32_args *a, int r0, int r1)
     const int per_row = padded && g->OW >= VK_CONV_MR / 2;
     const long long M = (long long)(r1 - r0) * g->OW;
     const int ntr = (g->OW + VK_CONV_MR - 1) / VK_CONV_MR; /* tiles per row */
-    const long long ntiles = per_row ? (long long)(r1 - r0) * ntr : (M + VK_CONV_MR - 1) / VK_CONV_MR;
+    const long long ntiles =
+        per_row ? (long long)(r1 - r0) * ntr : (M + VK_CONV_MR - 1) / VK_CONV_MR;
     const int np = (g->OC + 15) / 16;
     int npb = (int)(L2_WEIGHTS / ((size_t)K * 64)) & ~1;
     if (npb < 2)
         npb = 2;
     const int gelu_like = a->act == VK_ACT_GELU || a->act == VK_ACT_QUICKGELU;
-    float *zero = (float *)a->scratch + VK_CONV_MR * VK_CONV_KC;
-    zero_f32(zero, g->C);
+    float *ap = (float *)a->scratch;
+    float *zero = ap + VK_CONV_MR * VK_CONV_KC;
+    /* Dense input, no W dilation: the KW taps of a kernel row are KW·C
+     * consecutive floats, so a tile whose pixels have every kw inside the
+     * image runs as a 1-wide kernel of KW·C channels (fewer, longer k
+     * loops). Other tiles of a small-C conv are gathered (pack_a). */
+    const int small = g->C < VK_CONV_DIRECT_MIN_C;
+    const int merge = g->in_ld == g->C && g->dil_w == 1 && g->KW > 1;
+    vk_conv_geom gm = *g;
+    gm.C = g->KW * g->C;
+    gm.KW = 1;
+    zero_f32(zero, merge ? gm.C : g->C);
+    vk_conv_uk_args u;
+    u.a = ap;
+    u.kc = K;
+    u.wps = (ptrdiff_t)K * 16;
+    u.ldc = u.ldr = g->out_ld;
+    u.act = a->act;
+    u.first = u.last = 1;
 
     vk_conv_dk_args d;
     d.g = g;
@@ -271,17 +300,31 @@ static void conv_direct(const vk_conv2d_f32_args *a, int r0, int r1)
                     }
                 }
             }
+            d.use_pix = !padded && g->KH == 1 && g->KW == 1;
+            for (int i = 0; i < mr && d.use_pix; i++)
+                d.pix[i] = d.img[i] + ((ptrdiff_t)d.ih0[i] * g->W + d.iw0[i]) * g->in_ld;
+            int inside = merge;
+            for (int i = 0; i < mr && inside; i++)
+                inside = d.iw0[i] >= 0 && d.iw0[i] + g->KW - 1 < g->W;
+            d.g = inside ? &gm : g;
+            const int packed = small && !inside;
+            if (packed)
+                pack_a(ap, g, a->in, m, mr, (kpos){0, 0, 0}, K);
             float *ctile = a->out + (ptrdiff_t)m * g->out_ld;
             const float *rtile = a->residual ? a->residual + (ptrdiff_t)m * g->out_ld : NULL;
             for (int p = pb; p < pe; p += 2) {
                 const int nv = pe - p >= 2 ? 2 : 1;
-                d.u.w = a->Wp + (ptrdiff_t)p * K * 16;
-                d.u.c = ctile + p * 16;
-                d.u.bias = a->bias ? a->bias + p * 16 : NULL;
-                d.u.res = rtile ? rtile + p * 16 : NULL;
-                d.u.m0 = lane_mask(p * 16, g->OC);
-                d.u.m1 = lane_mask(p * 16 + 16, g->OC);
-                vk_conv_f32_dk[nv - 1][mr - 1](&d);
+                vk_conv_uk_args *t_u = packed ? &u : &d.u;
+                t_u->w = a->Wp + (ptrdiff_t)p * K * 16;
+                t_u->c = ctile + p * 16;
+                t_u->bias = a->bias ? a->bias + p * 16 : NULL;
+                t_u->res = rtile ? rtile + p * 16 : NULL;
+                t_u->m0 = lane_mask(p * 16, g->OC);
+                t_u->m1 = lane_mask(p * 16 + 16, g->OC);
+                if (packed)
+                    vk_conv_f32_uk[nv - 1][mr - 1](&u);
+                else
+                    vk_conv_f32_dk[nv - 1][mr - 1](&d);
             }
             if (gelu_like) {
                 int c0 = pb * 16, c1 = pe * 16 < g->OC ? pe * 16 : g->OC;
@@ -296,7 +339,9 @@ void vk_conv2d_f32_avx512(const vk_conv2d_f32_args *a, int r0, int r1)
     const vk_conv_geom *g = &a->g;
     if (r1 <= r0 || g->OW <= 0 || g->OC <= 0)
         return;
-    if (g->C >= VK_CONV_DIRECT_MIN_C)
+    const int K = g->KH * g->KW * g->C;
+    if (g->C >= VK_CONV_DIRECT_MIN_C ||
+        (g->in_ld == g->C && g->dil_w == 1 && g->KW > 1 && K <= VK_CONV_KC))
         conv_direct(a, r0, r1);
     else
         conv_packed(a, (long long)r0 * g->OW, (long long)(r1 - r0) * g->OW);

@@ -1,12 +1,14 @@
 /* f32 conv micro-kernels: MR output pixels × 16·NV output channels, all of it
  * in registers (14 × 32 = 28 accumulators + 2 weight vectors + 1 broadcast).
  *
- * A is the im2col tile the driver packed: MR rows of VK_CONV_KC floats (the
- * fixed stride turns every broadcast address into base + constant, so the
- * loop needs one A pointer whatever MR is). The weights are streamed from the
- * packed panels (64 contiguous bytes per k and panel). One variant per
- * (NV, MR) so that tiles of any height run at full register blocking:
- * the driver balances the tile heights instead of leaving a short tail.
+ * Two families over the same accumulator code: uk_* reads the im2col tile
+ * the driver gathered (MR rows of VK_CONV_KC floats: the fixed stride makes
+ * every broadcast address base + constant), dk_* reads the input in place
+ * through one pointer per pixel and tap (padding taps point at a zero row).
+ * The weights stream from the packed panels (64 contiguous bytes per k and
+ * panel). One variant per (NV, MR) so that tiles of any height run at full
+ * register blocking: the driver balances the tile heights instead of leaving
+ * a short tail.
  */
 #include <immintrin.h>
 #include <math.h>
@@ -125,6 +127,13 @@ UK_INLINE void dk_body(const vk_conv_dk_args *d, const int MR, const int NV)
     UK_ROWS(ACC_DECL)
     UK_INIT(u);
     const float *w0 = u->w, *w1 = u->w + u->wps;
+    if (d->use_pix) {
+#define UK_ROW(i) d->pix[i]
+        UK_KLOOP(0, MR, C);
+#undef UK_ROW
+        UK_STORE(u);
+        return;
+    }
     for (int kh = 0; kh < g->KH; kh++) {
         for (int kw = 0; kw < g->KW; kw++) {
             const float *p[VK_CONV_MR];

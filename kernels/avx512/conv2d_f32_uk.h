@@ -13,7 +13,8 @@
 #define VK_CONV_MR 14
 #define VK_CONV_KC 512
 /* From this many input channels on, the direct micro-kernel (per-tap loops
- * of C) beats gathering im2col tiles; below, the taps are too short. */
+ * of C) beats gathering im2col tiles; below, taps are too short unless a
+ * dense input lets a whole kernel row run as one loop (conv2d_f32.c). */
 #define VK_CONV_DIRECT_MIN_C 16
 
 typedef struct vk_conv_uk_args {
@@ -44,6 +45,10 @@ typedef struct vk_conv_dk_args {
     const float *img[VK_CONV_MR];
     int ih0[VK_CONV_MR], iw0[VK_CONV_MR];
     const float *zero;
+    /* 1×1 without padding: the pixels' input rows, computed once per tile
+     * for all the channel slices (else NULL) */
+    const float *pix[VK_CONV_MR];
+    int use_pix;
     vk_conv_uk_args u; /* a and kc unused; first = last = 1 */
 } vk_conv_dk_args;
 typedef void (*vk_conv_dk_fn)(const vk_conv_dk_args *d);

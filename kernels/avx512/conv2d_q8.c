@@ -23,13 +23,17 @@
  * block's register tiles (balanced heights) over each group's weights.
  *
  * scratch (vk_conv2d_q8_scratch, pack_conv.c, follows this layout):
- *   [ceil(OC/16) panels × CQ_NCST × 16 int32 constants][cq_block(Kp) × Kp im2col]
+ *   [ceil(OC/16) × cq_panel (10 vectors of constants)][cq_block(Kp) × Kp im2col]
  */
 #include <string.h>
 
 #include "../pack.h"
 #include "avx512.h"
 #include "conv2d_q8.h"
+
+/* vk_conv2d_q8_scratch (pack_conv.c, compiled for every architecture) counts
+ * 640 bytes per panel. */
+_Static_assert(sizeof(cq_panel) == 640, "cq_panel size is mirrored in pack_conv.c");
 
 /* Pixels per block: A rows of Kp bytes in ~32 KB, a multiple of every tile
  * height (12, 8, 6). Mirrored by vk_conv2d_q8_scratch. */
@@ -41,33 +45,29 @@ static int cq_block(int Kp)
 
 /* Fills the per-panel constants; returns whether some channel shifts left,
  * and the smallest right shift. */
-static int setup(const vk_conv2d_q8_args *a, int32_t *cst, int32_t zu, int K, int *min_rsh)
+static int setup(const vk_conv2d_q8_args *a, cq_panel *cst, int32_t zu, int K, int *min_rsh)
 {
-    *min_rsh = 31;
     const int OC = a->g.OC, P = (OC + 15) / 16;
-    const uint32_t zk = (uint32_t)zu * (uint32_t)a->b_offset * (uint32_t)K;
-    int has_left = 0;
+    const __m512i zk =
+        _mm512_set1_epi32((int32_t)((uint32_t)zu * (uint32_t)a->b_offset * (uint32_t)K));
+    const __m512i zuv = _mm512_set1_epi32(zu);
     for (int p = 0; p < P; p++) {
-        int32_t *c = cst + p * CQ_NCST * 16;
-        for (int j = 0; j < 16; j++) {
-            const int n = p * 16 + j;
-            const int q = a->rq.per_channel && n < OC ? n : 0;
-            const int sh = a->rq.shift[q];
-            const int rsh = sh < 0 ? -sh : 0, lsh = sh > 0 ? sh : 0;
-            uint32_t fold = 0;
-            if (n < OC)
-                fold = (uint32_t)(a->bias ? a->bias[n] : 0) -
-                       (uint32_t)zu * (uint32_t)a->w_colsum[n] - zk;
-            c[CQ_FOLD * 16 + j] = (int32_t)fold;
-            c[CQ_MULT * 16 + j] = a->rq.mult[q];
-            c[CQ_RSH * 16 + j] = rsh;
-            c[CQ_RHALF * 16 + j] = (int32_t)((1u << rsh) >> 1);
-            c[CQ_LSH * 16 + j] = lsh;
-            has_left |= n < OC && lsh > 0;
-            *min_rsh = n < OC && rsh < *min_rsh ? rsh : *min_rsh;
-        }
-        for (int j = 0; j < 16; j++) /* vpmuldq reads the low half of each 64-bit lane */
-            c[CQ_MULT_ODD * 16 + j] = j % 2 == 0 ? c[CQ_MULT * 16 + j + 1] : 0;
+        const int c0 = p * 16;
+        const __mmask16 valid = OC - c0 >= 16 ? 0xFFFF : (__mmask16)((1u << (OC - c0)) - 1);
+        const __m512i bias = a->bias ? _mm512_maskz_loadu_epi32(valid, a->bias + c0)
+                                     : _mm512_setzero_si512();
+        const __m512i cs = _mm512_maskz_loadu_epi32(valid, a->w_colsum + c0);
+        /* bias - zu·colsum - zu·bo·K, modulo 2^32; 0 past OC */
+        cst[p].fold = _mm512_maskz_sub_epi32(
+            valid, _mm512_sub_epi32(bias, _mm512_mullo_epi32(zuv, cs)), zk);
+        cst[p].q = vq_rq_load(a->rq.mult, a->rq.shift, a->rq.per_channel, c0, valid);
+    }
+    int has_left = 0;
+    *min_rsh = 31;
+    for (int c = 0; c < (a->rq.per_channel ? OC : 1); c++) {
+        const int sh = a->rq.shift[c], rsh = sh < 0 ? -sh : 0;
+        has_left |= sh > 0;
+        *min_rsh = rsh < *min_rsh ? rsh : *min_rsh;
     }
     return has_left;
 }
@@ -82,7 +82,8 @@ static void rowsums(const uint8_t *A, ptrdiff_t lda, int M, int C, int sgn, int3
         __m512i s = z;
         int c = 0;
         for (; c + 64 <= C; c += 64)
-            s = _mm512_add_epi64(s, _mm512_sad_epu8(_mm512_xor_si512(_mm512_loadu_si512(p + c), flip), z));
+            s = _mm512_add_epi64(
+                s, _mm512_sad_epu8(_mm512_xor_si512(_mm512_loadu_si512(p + c), flip), z));
         if (c < C) {
             const __mmask64 m = _bzhi_u64(~0ull, (unsigned)(C - c));
             const __m512i v = _mm512_maskz_mov_epi8(
@@ -126,30 +127,35 @@ VQ_AI void pad(uint8_t *dst, int n, __m512i padv)
 VQ_AI void im2col_body(const vk_conv2d_q8_args *a, int m0, int M, int Kp, int32_t zu,
                        uint8_t *col, int32_t *rs, const int RS)
 {
-    const vk_conv_geom *g = &a->g;
-    const int C = g->C, KW = g->KW, K = g->KH * KW * C, KWC = KW * C;
+    /* locals: the byte stores below may alias *a as far as the compiler knows */
+    const int C = a->g.C, KH = a->g.KH, KW = a->g.KW, H = a->g.H, W = a->g.W;
+    const int OH = a->g.OH, OW = a->g.OW, sh = a->g.stride_h, sw = a->g.stride_w;
+    const int pt = a->g.pad_t, pl = a->g.pad_l, dh = a->g.dil_h, dw = a->g.dil_w;
+    const ptrdiff_t ld = a->g.in_ld;
+    const int K = KH * KW * C, KWC = KW * C;
+    const uint32_t bo = (uint32_t)a->b_offset;
     const __m512i flip = _mm512_set1_epi8(a->a_signed ? (char)0x80 : 0);
     const __m512i padv = _mm512_set1_epi8((char)zu);
     const __mmask64 ktail = _bzhi_u64(~0ull, (unsigned)(Kp - K)); /* 0..3 zero bytes */
-    const int contig = g->dil_w == 1 && g->in_ld == C; /* a kernel row is one run */
+    const int contig = dw == 1 && ld == C; /* a kernel row is one run */
     const uint8_t *in = a->in;
-    int r = m0 / g->OW, ow = m0 % g->OW, n = r / g->OH, oh = r % g->OH;
+    int r = m0 / OW, ow = m0 % OW, n = r / OH, oh = r % OH;
     for (int i = 0; i < M; i++) {
-        const int iw0 = ow * g->stride_w - g->pad_l;
+        const int iw0 = ow * sw - pl;
         uint8_t *dst = col + (ptrdiff_t)i * Kp;
         __m512i sum = _mm512_setzero_si512();
         int npad = 0;
         /* in-image kernel columns [lo, hi) of a contiguous row */
         const int lo = iw0 < 0 ? (-iw0 < KW ? -iw0 : KW) : 0;
-        const int hi = g->W - iw0 < lo ? lo : g->W - iw0 > KW ? KW : g->W - iw0;
-        for (int kh = 0; kh < g->KH; kh++, dst += KWC) {
-            const int ih = oh * g->stride_h - g->pad_t + kh * g->dil_h;
-            if (ih < 0 || ih >= g->H) {
+        const int hi = W - iw0 < lo ? lo : W - iw0 > KW ? KW : W - iw0;
+        for (int kh = 0; kh < KH; kh++, dst += KWC) {
+            const int ih = oh * sh - pt + kh * dh;
+            if (ih < 0 || ih >= H) {
                 pad(dst, KWC, padv);
                 npad += KWC;
                 continue;
             }
-            const uint8_t *row = in + ((ptrdiff_t)n * g->H + ih) * g->W * g->in_ld;
+            const uint8_t *row = in + ((ptrdiff_t)n * H + ih) * W * ld;
             if (contig) {
                 if (lo > 0)
                     pad(dst, lo * C, padv);
@@ -160,12 +166,12 @@ VQ_AI void im2col_body(const vk_conv2d_q8_args *a, int m0, int M, int Kp, int32_
                 continue;
             }
             for (int kw = 0; kw < KW; kw++) {
-                const int iw = iw0 + kw * g->dil_w;
-                if (iw < 0 || iw >= g->W) {
+                const int iw = iw0 + kw * dw;
+                if (iw < 0 || iw >= W) {
                     pad(dst + kw * C, C, padv);
                     npad += C;
                 } else {
-                    put(dst + kw * C, row + (ptrdiff_t)iw * g->in_ld, C, flip, &sum, RS);
+                    put(dst + kw * C, row + (ptrdiff_t)iw * ld, C, flip, &sum, RS);
                 }
             }
         }
@@ -173,28 +179,109 @@ VQ_AI void im2col_body(const vk_conv2d_q8_args *a, int m0, int M, int Kp, int32_
         if (RS) {
             const uint32_t s =
                 (uint32_t)_mm512_reduce_add_epi64(sum) + (uint32_t)npad * (uint32_t)zu;
-            rs[i] = (int32_t)((uint32_t)a->b_offset * s);
+            rs[i] = (int32_t)(bo * s);
         }
-        if (++ow == g->OW) {
+        if (++ow == OW) {
             ow = 0;
-            if (++oh == g->OH)
+            if (++oh == OH)
                 oh = 0, n++;
         }
     }
 }
 
+/* im2col_body when a kernel row is one contiguous run of at most 64 bytes
+ * (the 3-channel first layer: 3×3 = 9 bytes) and KH <= 16: each kernel row
+ * is one masked load, blend and store, and the row pointers are set once per
+ * span of pixels within an output row. */
+VQ_AI void im2col_small_body(const vk_conv2d_q8_args *a, int m0, int M, int Kp, int32_t zu,
+                             uint8_t *col, int32_t *rs, const int RS)
+{
+    const int C = a->g.C, KH = a->g.KH, KW = a->g.KW, H = a->g.H, W = a->g.W;
+    const int OH = a->g.OH, OW = a->g.OW, sh = a->g.stride_h, sw = a->g.stride_w;
+    const int pt = a->g.pad_t, pl = a->g.pad_l, dh = a->g.dil_h;
+    const int K = KH * KW * C, KWC = KW * C;
+    const uint32_t bo = (uint32_t)a->b_offset;
+    const __m512i flip = _mm512_set1_epi8(a->a_signed ? (char)0x80 : 0);
+    const __m512i padv = _mm512_set1_epi8((char)zu), z = _mm512_setzero_si512();
+    const __mmask64 ktail = _bzhi_u64(~0ull, (unsigned)(Kp - K));
+    const __mmask64 m_run = _bzhi_u64(~0ull, (unsigned)KWC);
+    const uint8_t *in = a->in;
+    const uint8_t *rowp[16];
+    int r = m0 / OW, ow = m0 % OW, n = r / OH, oh = r % OH;
+    for (int i = 0; i < M;) {
+        const int seg = M - i < OW - ow ? M - i : OW - ow;
+        int prow = 0; /* kernel rows outside the image */
+        for (int kh = 0; kh < KH; kh++) {
+            const int ih = oh * sh - pt + kh * dh;
+            rowp[kh] = ih >= 0 && ih < H ? in + ((ptrdiff_t)n * H + ih) * W * C : NULL;
+            prow += !rowp[kh];
+        }
+        for (const int i1 = i + seg; i < i1; i++, ow++) {
+            const int iw0 = ow * sw - pl;
+            const int lo = iw0 < 0 ? (-iw0 < KW ? -iw0 : KW) : 0;
+            const int hi = W - iw0 < lo ? lo : W - iw0 > KW ? KW : W - iw0;
+            const __mmask64 m_in =
+                _bzhi_u64(~0ull, (unsigned)(hi * C)) & ~_bzhi_u64(~0ull, (unsigned)(lo * C));
+            uint8_t *dst = col + (ptrdiff_t)i * Kp;
+            __m512i sum = z;
+            for (int kh = 0; kh < KH; kh++, dst += KWC) {
+                if (!rowp[kh]) {
+                    _mm512_mask_storeu_epi8(dst, m_run, padv);
+                    continue;
+                }
+                /* the load's mask skips the bytes outside the image */
+                const __m512i v = _mm512_xor_si512(
+                    _mm512_maskz_loadu_epi8(m_in, rowp[kh] + (ptrdiff_t)iw0 * C), flip);
+                _mm512_mask_storeu_epi8(dst, m_run, _mm512_mask_blend_epi8(m_in, padv, v));
+                if (RS)
+                    sum = _mm512_add_epi64(sum, _mm512_sad_epu8(_mm512_maskz_mov_epi8(m_in, v), z));
+            }
+            _mm512_mask_storeu_epi8(dst, ktail, z);
+            if (RS) {
+                const int npad = prow * KWC + (KH - prow) * (KW - (hi - lo)) * C;
+                const uint32_t s =
+                    (uint32_t)_mm512_reduce_add_epi64(sum) + (uint32_t)npad * (uint32_t)zu;
+                rs[i] = (int32_t)(bo * s);
+            }
+        }
+        if (ow == OW) {
+            ow = 0;
+            if (++oh == OH)
+                oh = 0, n++;
+        }
+    }
+}
+
+#define IM2COL(name, body, RS)                                                               \
+    __attribute__((noinline)) static void name(const vk_conv2d_q8_args *a, int m0, int M,     \
+                                               int Kp, int32_t zu, uint8_t *col, int32_t *rs) \
+    {                                                                                        \
+        body(a, m0, M, Kp, zu, col, rs, RS);                                                 \
+    }
+IM2COL(im2col_small_rs, im2col_small_body, 1)
+IM2COL(im2col_small, im2col_small_body, 0)
+IM2COL(im2col_rs, im2col_body, 1)
+IM2COL(im2col_any, im2col_body, 0)
+#undef IM2COL
+
 static void im2col(const vk_conv2d_q8_args *a, int m0, int M, int Kp, int32_t zu, uint8_t *col,
                    int32_t *rs)
 {
-    if (a->b_offset)
-        im2col_body(a, m0, M, Kp, zu, col, rs, 1);
+    const vk_conv_geom *g = &a->g;
+    const int small = g->dil_w == 1 && g->in_ld == g->C && g->KW * g->C <= 64 && g->KH <= 16;
+    if (small && a->b_offset)
+        im2col_small_rs(a, m0, M, Kp, zu, col, rs);
+    else if (small)
+        im2col_small(a, m0, M, Kp, zu, col, rs);
+    else if (a->b_offset)
+        im2col_rs(a, m0, M, Kp, zu, col, rs);
     else
-        im2col_body(a, m0, M, Kp, zu, col, rs, 0);
+        im2col_any(a, m0, M, Kp, zu, col, rs);
 }
 
 /* M rows of A (lda apart) × all output channels into out (pixel stride ldo). */
 static void gemm(cq_tile t, int P, int OC, int K4, int sgn, int M, const int8_t *Wp,
-                 const int32_t *cst, uint8_t *out)
+                 const cq_panel *cst, uint8_t *out)
 {
     const int ng = (P + 3) / 4;
     const cq_epi_fn epi = vk_cq_epi[t.o.mode];
@@ -206,7 +293,7 @@ static void gemm(cq_tile t, int P, int OC, int K4, int sgn, int M, const int8_t 
         const int nv = P / ng + (gi < P % ng);
         const int mr = cq_mr[nv], nt = (M + mr - 1) / mr;
         t.b = Wp + (ptrdiff_t)p0 * K4 * 64;
-        t.cst = cst + p0 * CQ_NCST * 16;
+        t.cst = cst + p0;
         t.lastmask = p0 + nv == P && OC % 16 ? (__mmask16)((1u << (OC % 16)) - 1) : 0xFFFF;
         for (int ti = 0, i = 0; ti < nt; ti++) {
             const int R = M / nt + (ti < M % nt);
@@ -230,8 +317,8 @@ void vk_conv2d_q8_avx512(const vk_conv2d_q8_args *a, int r0, int r1)
     const int P = (OC + 15) / 16, PB = cq_block(Kp);
     const int sgn = a->a_signed;
     const int32_t zu = a->a_zero + (sgn ? 128 : 0);
-    int32_t *cst = a->scratch;
-    uint8_t *col = (uint8_t *)a->scratch + (ptrdiff_t)P * CQ_NCST * 64;
+    cq_panel *cst = a->scratch;
+    uint8_t *col = (uint8_t *)(cst + P);
     int32_t rs[96];
 
     cq_tile t;

@@ -9,45 +9,64 @@
 
 #define VQ_AI static inline __attribute__((always_inline))
 
-/* Per 16 channels, the requantization constants as vectors. mult_odd holds
- * the odd lanes' multipliers in the low half of each 64-bit lane (what
- * vpmuldq reads); rhalf = 2^(rsh-1), 0 for rsh = 0. */
+/* Per 16 channels, the requantization constants as vectors; the even lanes'
+ * (e) and odd lanes' (o) 64-bit terms sit in 64-bit lanes, as vpmuldq's
+ * products do. With e the right shift (0 when the shift is to the left):
+ *   mult_odd  the odd multipliers, in the low half of each 64-bit lane;
+ *   add       2^30 + 2^(30+e) (2^30 for e = 0);
+ *   neg       -2^30 for e >= 1, INT64_MIN (never below) for e = 0;
+ *   sh        31 + e. */
 typedef struct vq_rq {
-    __m512i mult, mult_odd, rsh, rhalf, lsh;
+    __m512i mult, mult_odd, add_e, add_o, neg_e, neg_o, sh_e, sh_o, lsh;
 } vq_rq;
+
+/* From 16 multipliers and 16 shifts (TFLite convention). */
+VQ_AI vq_rq vq_rq_make(__m512i m, __m512i s)
+{
+    vq_rq q;
+    const __m512i zero = _mm512_setzero_si512();
+    const __m512i e = _mm512_max_epi32(_mm512_sub_epi32(zero, s), zero);
+    const __m512i ee = _mm512_and_si512(e, _mm512_set1_epi64(0xFFFFFFFF));
+    const __m512i eo = _mm512_srli_epi64(e, 32);
+    const __mmask8 pe = _mm512_test_epi64_mask(ee, ee), po = _mm512_test_epi64_mask(eo, eo);
+    const __m512i one = _mm512_set1_epi64(1), c30 = _mm512_set1_epi64(30);
+    const __m512i h30 = _mm512_set1_epi64(1ll << 30);
+    const __m512i never = _mm512_set1_epi64(INT64_MIN), n30 = _mm512_set1_epi64(-(1ll << 30));
+    q.mult = m;
+    q.mult_odd = _mm512_srli_epi64(m, 32);
+    q.add_e = _mm512_add_epi64(h30, _mm512_maskz_sllv_epi64(pe, one, _mm512_add_epi64(ee, c30)));
+    q.add_o = _mm512_add_epi64(h30, _mm512_maskz_sllv_epi64(po, one, _mm512_add_epi64(eo, c30)));
+    q.neg_e = _mm512_mask_blend_epi64(pe, never, n30);
+    q.neg_o = _mm512_mask_blend_epi64(po, never, n30);
+    q.sh_e = _mm512_add_epi64(ee, _mm512_set1_epi64(31));
+    q.sh_o = _mm512_add_epi64(eo, _mm512_set1_epi64(31));
+    q.lsh = _mm512_max_epi32(s, zero);
+    return q;
+}
 
 /* From per-channel arrays at channel c0 (or element 0 broadcast), with lanes
  * outside `valid` set like element 0. */
 VQ_AI vq_rq vq_rq_load(const int32_t *mult, const int8_t *shift, int per_channel, int c0,
                        __mmask16 valid)
 {
-    __m512i m, s;
-    if (per_channel) {
-        m = _mm512_mask_loadu_epi32(_mm512_set1_epi32(mult[0]), valid, mult + c0);
-        s = _mm512_cvtepi8_epi32(_mm_mask_loadu_epi8(_mm_set1_epi8(shift[0]), valid, shift + c0));
-    } else {
-        m = _mm512_set1_epi32(mult[0]);
-        s = _mm512_set1_epi32(shift[0]);
-    }
-    vq_rq q;
-    const __m512i zero = _mm512_setzero_si512();
-    q.mult = m;
-    q.mult_odd = _mm512_srli_epi64(m, 32);
-    q.lsh = _mm512_max_epi32(s, zero);
-    q.rsh = _mm512_max_epi32(_mm512_sub_epi32(zero, s), zero);
-    q.rhalf = _mm512_srli_epi32(_mm512_sllv_epi32(_mm512_set1_epi32(1), q.rsh), 1);
-    return q;
+    if (!per_channel)
+        return vq_rq_make(_mm512_set1_epi32(mult[0]), _mm512_set1_epi32(shift[0]));
+    return vq_rq_make(
+        _mm512_mask_loadu_epi32(_mm512_set1_epi32(mult[0]), valid, mult + c0),
+        _mm512_cvtepi8_epi32(_mm_mask_loadu_epi8(_mm_set1_epi8(shift[0]), valid, shift + c0)));
 }
 
 /* vk_mbqm (requant.h) on 16 lanes, bit-exact:
  *  - x << lsh saturated to int32 (only when some shift is > 0);
- *  - SaturatingRoundingDoublingHighMul(x, m) = floor((x·m + 2^30) / 2^31): the
- *    truncating division of gemmlowp with its sign-dependent nudge is this
- *    floor for every product (the saturating case x = m = INT32_MIN needs
- *    m < 0, which a Q31 multiplier never is);
- *  - RoundingDivideByPOT(t, e) rounds half away from zero, so it is
- *    sign(t)·((|t| + 2^(e-1)) >> e), in unsigned 32-bit arithmetic: |t| <= 2^31
- *    and 2^(e-1) <= 2^30 cannot carry out. */
+ *  - SaturatingRoundingDoublingHighMul(x, m) = floor((p + 2^30) / 2^31) with
+ *    p = x·m: the truncating division of gemmlowp with its sign-dependent
+ *    nudge is this floor for every product (the saturating case
+ *    x = m = INT32_MIN needs m < 0, which a Q31 multiplier never is);
+ *  - RoundingDivideByPOT(t, e), e >= 1, rounds half away from zero:
+ *    floor((t + 2^(e-1) - [t < 0]) / 2^e), and t < 0 exactly when p < -2^30.
+ *    Nested floors of exact divisions compose, so both steps are one shift
+ *    of the 64-bit product:
+ *      floor((p + 2^30 + 2^(30+e) - 2^31·[p < -2^30]) / 2^(31+e)). */
 VQ_AI __m512i vq_mbqm(__m512i x, const vq_rq *q, int has_left)
 {
     if (has_left) {
@@ -57,16 +76,17 @@ VQ_AI __m512i vq_mbqm(__m512i x, const vq_rq *q, int has_left)
             _mm512_xor_si512(_mm512_srai_epi32(x, 31), _mm512_set1_epi32(INT32_MAX));
         x = _mm512_mask_mov_epi32(y, ovf, sat);
     }
-    /* 2·(x·m + 2^30) = 2·x·m + 2^31: its high half is the result. Shuffles and
-     * adds rather than 64-bit shifts: they issue on all four vector pipes. */
     const __m512i h = _mm512_set1_epi64(1ll << 31);
     __m512i pe = _mm512_mul_epi32(x, q->mult);
     __m512i po = _mm512_mul_epi32(_mm512_shuffle_epi32(x, _MM_PERM_DDBB), q->mult_odd);
-    pe = _mm512_add_epi64(pe, _mm512_add_epi64(pe, h));
-    po = _mm512_add_epi64(po, _mm512_add_epi64(po, h));
-    const __m512i t = _mm512_mask_shuffle_epi32(po, 0x5555, pe, _MM_PERM_DDBB);
-    const __m512i u = _mm512_srlv_epi32(_mm512_add_epi32(_mm512_abs_epi32(t), q->rhalf), q->rsh);
-    return _mm512_mask_sub_epi32(u, _mm512_movepi32_mask(t), _mm512_setzero_si512(), u);
+    const __mmask8 ke = _mm512_cmplt_epi64_mask(pe, q->neg_e);
+    const __mmask8 ko = _mm512_cmplt_epi64_mask(po, q->neg_o);
+    pe = _mm512_add_epi64(pe, q->add_e);
+    po = _mm512_add_epi64(po, q->add_o);
+    pe = _mm512_srav_epi64(_mm512_mask_sub_epi64(pe, ke, pe, h), q->sh_e);
+    po = _mm512_srav_epi64(_mm512_mask_sub_epi64(po, ko, po, h), q->sh_o);
+    /* the results fit 32 bits: the low halves, odd ones moved up */
+    return _mm512_mask_shuffle_epi32(pe, 0xAAAA, po, _MM_PERM_CCAA);
 }
 
 /* The output stage after vk_mbqm: + zero point, clamp to [lo, hi] (already
@@ -132,8 +152,12 @@ VQ_AI void vq_store(uint8_t *p, __mmask16 m, __m128i y)
 
 /* ---------------------------------------------------------- conv tiles --- */
 
-/* Constants of one 16-column panel in the conv scratch: 7 rows of 16 int32. */
-enum { CQ_FOLD, CQ_MULT, CQ_MULT_ODD, CQ_RSH, CQ_RHALF, CQ_LSH, CQ_NCST };
+/* Constants of one 16-column panel in the conv scratch: the folded term
+ * (bias and zero-point products), then the vq_rq vectors. */
+typedef struct cq_panel {
+    __m512i fold;
+    vq_rq q;
+} cq_panel;
 
 /* One register tile: R pixels (rows of A, lda bytes apart, K bytes each in
  * the u8 domain, or s8 when sgn; K a multiple of 4) × NV panels of 16 output
@@ -145,7 +169,7 @@ typedef struct cq_tile {
     const int8_t *b;     /* first panel of the group */
     ptrdiff_t bstride;   /* bytes between panels: K4·64 */
     const int32_t *rs;   /* R per-pixel terms b_offset·Σ a, or NULL when b_offset = 0 */
-    const int32_t *cst;  /* CQ_NCST×16 int32 per panel, first panel of the group */
+    const cq_panel *cst; /* first panel of the group */
     uint8_t *out;        /* pixel 0, first channel of the group */
     ptrdiff_t ldo;
     __mmask16 lastmask;  /* valid channels of the group's last panel */

@@ -29,7 +29,7 @@ VQ_AI void kloop(const cq_tile *t, const int R, const int NV, const int SGN, __m
     __m512i fold[4];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; v++)
-        fold[v] = _mm512_load_si512(t->cst + (v * CQ_NCST + CQ_FOLD) * 16);
+        fold[v] = t->cst[v].fold;
     if (t->rs) {
 #pragma GCC unroll 12
         for (int r = 0; r < R; r++)
@@ -76,19 +76,13 @@ VQ_AI void kloop(const cq_tile *t, const int R, const int NV, const int SGN, __m
 VQ_AI void epilogue(const cq_tile *t, int R, int NV, const __m512i *acc, const int MODE)
 {
     /* locals: the byte stores below may alias *t as far as the compiler knows */
-    const int32_t *cst = t->cst;
+    const cq_panel *cst = t->cst;
     uint8_t *out = t->out;
     const ptrdiff_t ldo = t->ldo;
     const __mmask16 lastmask = t->lastmask;
     const vq_out o = t->o;
     for (int v = 0; v < NV; v++) {
-        const int32_t *c = cst + v * CQ_NCST * 16;
-        vq_rq q;
-        q.mult = _mm512_load_si512(c + CQ_MULT * 16);
-        q.mult_odd = _mm512_load_si512(c + CQ_MULT_ODD * 16);
-        q.rsh = _mm512_load_si512(c + CQ_RSH * 16);
-        q.rhalf = _mm512_load_si512(c + CQ_RHALF * 16);
-        q.lsh = _mm512_load_si512(c + CQ_LSH * 16);
+        const vq_rq q = cst[v].q;
         const __mmask16 m = v == NV - 1 ? lastmask : 0xFFFF;
         uint8_t *p = out + v * 16;
 #pragma GCC unroll 2

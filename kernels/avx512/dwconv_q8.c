@@ -8,21 +8,26 @@
  * every TFLite model: products and pair sums fit; the high halves meet the
  * zero weight half whatever the activation's sign extension put there).
  *
- * Padding reads the zero point itself (a 16-byte buffer of a_zero stands in
+ * Padding reads the zero point itself (a 64-byte buffer of a_zero stands in
  * for out-of-image pixels), so that every tap is a product with the same
  * weight, and the zero point comes out of the sum once per channel:
  *   Σ_t (x_t - a_zero)(w_t + bo) = Σ_t x_t (w_t + bo) - a_zero Σ_t (w_t + bo)
  * with the bias, the start value of every accumulator (all modulo 2^32).
  *
- * Loop order: groups of output rows (>= 32 outputs per group), 16-channel
+ * Loop order: groups of output rows (>= 32 outputs per group), channel
  * blocks, then rows and output pixels, so that the per-block setup (weights,
- * start value, requantization constants) is paid once per group. Interior
- * pixels of 3×3 and 5×5 kernels at stride 1 and 2 (dilation 1, full channel
- * blocks) run in blocks of 8 (stride 1) or 4 outputs that load each input
- * column once per kernel row for all the outputs that read it; image borders,
- * a last partial channel block and every other geometry take the per-pixel
- * path. Accumulators of up to 32 outputs are requantized together by one of
- * four epilogues (see vq_out in conv2d_q8.h).
+ * start value, requantization constants) is paid once per group. 3×3 and
+ * 5×5 kernels at stride 1 or 2 (both ways, no dilation) run whole 32-channel
+ * blocks on the two-taps-per-instruction path of dwconv_q8_pair.c; the 16
+ * channels left over (C % 32 >= 16) take this file's fast path (interior
+ * pixels in blocks of 8 at stride 1, 4 at stride 2, each input column loaded
+ * once per kernel row for all the outputs that read it), and image borders,
+ * a last partial block of < 16 channels and every other geometry the
+ * per-pixel path. Accumulators of up to 32 outputs are requantized together
+ * by one of four epilogues (see vq_out in conv2d_q8.h).
+ *
+ * b_offset beyond ±32639 (no TFLite model: |b_offset| <= 128) would not fit
+ * the 16-bit weights: the reference kernel runs instead.
  */
 #include <string.h>
 
@@ -30,6 +35,7 @@
 #include "../ref/ref.h"
 #include "avx512.h"
 #include "conv2d_q8.h"
+#include "dwconv_q8.h"
 
 #define DW_CHUNK 32  /* outputs requantized together */
 #define DW_TMAX 64   /* taps whose weight vectors are kept on the stack */
@@ -77,7 +83,8 @@ VQ_AI __m512i pixel(const dw_blk *d, int n, int oh, int ow, const int SGN)
         const uint8_t *row = in + ((ptrdiff_t)n * g->H + ih) * g->W * g->in_ld;
         for (int kw = 0; kw < g->KW; kw++) {
             const int iw = ow * g->stride_w - g->pad_l + kw * g->dil_w;
-            const uint8_t *p = rok && iw >= 0 && iw < g->W ? row + (ptrdiff_t)iw * g->in_ld : d->zpad;
+            const uint8_t *p =
+                rok && iw >= 0 && iw < g->W ? row + (ptrdiff_t)iw * g->in_ld : d->zpad;
             const int t = kh * g->KW + kw;
             const __m512i w = d->W ? d->W[t] : weight(a, t, d->c0);
             acc = _mm512_dpwssd_epi32(acc, widen_masked(p, d->cm, SGN), w);
@@ -233,7 +240,11 @@ void vk_dwconv_q8_avx512(const vk_dwconv_q8_args *a, int r0, int r1)
     const int rg = g->OW >= 32 ? 1 : (32 + g->OW - 1) / g->OW;
     for (int rr = r0; rr < r1; rr += rg) {
         const int rr1 = rr + rg < r1 ? rr + rg : r1;
-        for (int c0 = 0; c0 < C; c0 += 16) {
+        int c0 = 0;
+        if (KS) /* whole 32-channel blocks: two taps per instruction */
+            for (; c0 + 32 <= C; c0 += 32)
+                vk_dwq8_pair_rows(a, rr, rr1, c0, &o, zpad);
+        for (; c0 < C; c0 += 16) {
             dw_blk d;
             d.a = a, d.zpad = zpad, d.c0 = c0;
             d.cm = C - c0 >= 16 ? 0xFFFF : (__mmask16)((1u << (C - c0)) - 1);

@@ -5,11 +5,13 @@
  * per row (vbroadcastss, reused by both panels): 2 loads + 8 broadcasts per 16
  * FMAs, so the two FMA pipes stay busy with A and B read straight from the
  * caller's buffers (A row-major, B in the packed panel layout of kernels.h).
- * Small row counts (M range < 8) switch to up to 6 rows × 4 panels so at least
- * 12 FMAs are independent per k (FMA latency 4 × 2 pipes) and B, which is then
- * read exactly once, streams with software prefetch.
+ * Small row counts (M range < 8) use tiles of all the rows × 4 panels (3 for 7
+ * rows): more independent FMA chains per k for the 2 pipes × 4 cycles of
+ * latency, and 4 B streams, software-prefetched since B is then read exactly
+ * once (from L3 or DRAM) and the loop is bandwidth-bound. The first row tile of
+ * each block of the main path prefetches B the same way.
  *
- * Blocking (ours: 48 KB L1D, 1 MB L2 per core):
+ * Blocking (Zen 5 here: 48 KB L1D, 1 MB L2 per core):
  *   for each column block of NC columns          (B block kc×NC ≈ 384 KB stays in L2)
  *     for each K block of kc ≤ 768                (C reloaded once per K block)
  *       for each row tile (rows split evenly, ≤ 8 per tile)
@@ -21,10 +23,16 @@
  * Accumulators start at zero; C (later K blocks) or bias + residual (first K
  * block) are added after the K loop, from lines prefetched at the start of the
  * tile, so no FMA chain waits on a cache miss. Reading the residual before
- * writing the same C elements makes residual == C (in place) safe. The
- * activation runs once per row tile after the last K block, over C lines still
- * in L1. Columns past N exist in packed B (zero) but not in C/bias/residual:
- * the last panel of a range ending at N uses masked loads and stores.
+ * writing the same C elements makes residual == C (in place) safe. ReLU and
+ * ReLU6 are applied in registers at the last K block; the GELUs (tens of
+ * instructions per vector, where code size matters more than a reload) run
+ * once per row tile after the last K block, over C lines still in L1. Columns
+ * past N exist in packed B (zero) but not in C, bias or residual: the last
+ * panel of a range ending at N uses masked loads and stores.
+ *
+ * K is blocked by K alone, so each element is summed in the same order
+ * whatever range the caller asks for: results do not depend on how the output
+ * is split across threads.
  */
 #include <immintrin.h>
 #include <stdint.h>
@@ -49,10 +57,11 @@ typedef struct uk_args {
     const float *bias; /* at the first column, NULL if none or not the first K block */
     const float *res;  /* likewise for the residual */
     ptrdiff_t ldr;
-    const float *pfa; /* mr rows of A at k0 covering the next row tile (to L2) */
+    const float *pfa; /* mr rows of A at k0 covering the next row tile, or NULL */
     int kc;
     int ntiles;       /* column tiles of nv panels to sweep */
     int first;        /* first K block: add bias/residual instead of C */
+    vk_act act;       /* last K block: RELU/RELU6 applied in registers, else NONE */
     __mmask16 mlast;  /* valid lanes of each tile's last panel */
 } uk_args;
 
@@ -95,16 +104,21 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
             _Pragma("GCC unroll 4") for (int v = 0; v < nv; v++)
             {
                 acc[i][v] = _mm512_setzero_ps();
-                if (res)
+                /* what the epilogue adds, so its loads hit L1 */
+                if (!p->first)
+                    _mm_prefetch((const char *)(C + i * ldc + 16 * v), _MM_HINT_T0);
+                else if (res)
                     _mm_prefetch((const char *)(res + i * ldr + 16 * v), _MM_HINT_T0);
             }
         }
         int k = 0;
         for (; k + 16 <= kc; k += 16) {
-            /* One line per row of the next tile every 16 k: the whole next A
-             * tile is in L2 by the end of this one. */
-            _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++)
-                _mm_prefetch((const char *)(p->pfa + i * lda + k), _MM_HINT_T1);
+            /* One line per row of the next tile every 16 k of the first
+             * column tile: the next A tile is in L2 long before it is used. */
+            if (t == 0 && p->pfa) {
+                _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++)
+                    _mm_prefetch((const char *)(p->pfa + i * lda + k), _MM_HINT_T1);
+            }
             _Pragma("GCC unroll 4") for (int kk = 0; kk < 16; kk++)
             {
                 if (pfb) { /* one 64-byte line per panel per k */
@@ -139,6 +153,15 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
                     acc[i][v] = _mm512_add_ps(acc[i][v],
                                               _mm512_maskz_loadu_ps(m, C + i * ldc + 16 * v));
             }
+        }
+        if (p->act == VK_ACT_RELU) {
+            _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++)
+                _Pragma("GCC unroll 4") for (int v = 0; v < nv; v++)
+                    acc[i][v] = vk_act512(acc[i][v], VK_ACT_RELU);
+        } else if (p->act == VK_ACT_RELU6) {
+            _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++)
+                _Pragma("GCC unroll 4") for (int v = 0; v < nv; v++)
+                    acc[i][v] = vk_act512(acc[i][v], VK_ACT_RELU6);
         }
         if (p->mlast == 0xFFFF) {
             _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++)
@@ -175,7 +198,7 @@ static const uk_fn uk_tab[2][MR + 1][SMALL_NV + 1] = {
      {NULL, uk_7x1_1, uk_7x2_1, uk_7x3_1, NULL}, UK_E2(8, 1)},
 };
 
-/* Applies the activation to rows [0, rows) × columns [0, w) of C. */
+/* Applies a GELU to rows [0, rows) × columns [0, w) of C. */
 static void act_rows(float *C, ptrdiff_t ldc, int rows, int w, vk_act act)
 {
     const __mmask16 mt = (__mmask16)((1u << (w & 15)) - 1);
@@ -188,8 +211,6 @@ static void act_rows(float *C, ptrdiff_t ldc, int rows, int w, vk_act act)
         _mm512_storeu_ps(c + j, vk_act512(_mm512_loadu_ps(c + j), A));               \
     if (j < w)                                                                       \
         _mm512_mask_storeu_ps(c + j, mt, vk_act512(_mm512_maskz_loadu_ps(mt, c + j), A));
-        case VK_ACT_RELU: ACT_ROW(VK_ACT_RELU) break;
-        case VK_ACT_RELU6: ACT_ROW(VK_ACT_RELU6) break;
         case VK_ACT_GELU: ACT_ROW(VK_ACT_GELU) break;
         case VK_ACT_QUICKGELU: ACT_ROW(VK_ACT_QUICKGELU) break;
         default: return;
@@ -208,9 +229,7 @@ void vk_matmul_f32_avx512(const vk_matmul_f32_args *a, int m0, int m1, int n0, i
     const int small = M < MR;
     const int mr_max = small ? M : MR;
     const int nv = !small ? NV : M <= 6 ? SMALL_NV : 3;
-    /* K blocking depends on K alone, so every element is summed in the same
-     * order whatever the range: results do not depend on how the caller
-     * splits the output (thread count). */
+    /* K blocks (from K alone, see the header), rounded to 16 for the k loop. */
     int nkb = 1, kc_step = K;
     if (K > KC_MAX) {
         nkb = (K + KC_MAX - 1) / KC_MAX;
@@ -243,6 +262,12 @@ void vk_matmul_f32_avx512(const vk_matmul_f32_args *a, int m0, int m1, int n0, i
             p.ldr = a->ldr;
             p.kc = kc;
             p.first = kb == 0;
+            /* ReLU/ReLU6 cost one or two instructions per register: applied
+             * before the store. The GELUs run over the finished row tile. */
+            const int last = kb == nkb - 1;
+            p.act = last && (a->act == VK_ACT_RELU || a->act == VK_ACT_RELU6) ? a->act
+                                                                               : VK_ACT_NONE;
+            const int act_pass = last && (a->act == VK_ACT_GELU || a->act == VK_ACT_QUICKGELU);
             for (int t = 0; t < nt; t++) {
                 const int i0 = m0 + (int)((long)M * t / nt);
                 const int i1 = m0 + (int)((long)M * (t + 1) / nt);
@@ -253,11 +278,11 @@ void vk_matmul_f32_avx512(const vk_matmul_f32_args *a, int m0, int m1, int n0, i
                 p.bias = p.first && a->bias ? a->bias + jc : NULL;
                 p.res = p.first && a->residual ? a->residual + (ptrdiff_t)i0 * a->ldr + jc
                                                : NULL;
-                /* The next tile's rows, as r rows ending where it ends (it may
-                 * be one shorter): the kernel prefetches r rows, all inside A.
-                 * The last tile re-prefetches itself, which is harmless. */
+                /* The kernel prefetches r rows: those ending where the next
+                 * tile ends (it has r ± 1 rows; a row missed is only a missed
+                 * prefetch), all inside [m0, m1). */
                 const int i2 = t + 1 < nt ? m0 + (int)((long)M * (t + 2) / nt) : i1;
-                p.pfa = a->A + (ptrdiff_t)(i2 - r) * a->lda + k0;
+                p.pfa = t + 1 < nt ? a->A + (ptrdiff_t)(i2 - r) * a->lda + k0 : NULL;
                 /* B comes from L3/DRAM for the first row tile of a block (and
                  * every tile when M is small), from L2 for the others. */
                 const uk_fn(*tab)[SMALL_NV + 1] = uk_tab[small || t == 0];
@@ -278,7 +303,7 @@ void vk_matmul_f32_avx512(const vk_matmul_f32_args *a, int m0, int m1, int n0, i
                     p.mlast = (__mmask16)(rem == 16 ? 0xFFFF : (1u << rem) - 1);
                     tab[r][tv](&p);
                 }
-                if (kb == nkb - 1 && a->act != VK_ACT_NONE)
+                if (act_pass)
                     act_rows(a->C + (ptrdiff_t)i0 * a->ldc + jc, a->ldc, r, jce - jc, a->act);
             }
         }

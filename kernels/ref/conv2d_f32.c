@@ -14,7 +14,8 @@ void vk_conv2d_f32_ref(const vk_conv2d_f32_args *a, int r0, int r1)
         for (int ow = 0; ow < g->OW; ow++) {
             const ptrdiff_t opix = ((ptrdiff_t)r * g->OW + ow) * g->out_ld;
             for (int oc = 0; oc < g->OC; oc++) {
-                const float *w = a->Wp + (ptrdiff_t)(oc / VK_F32_NR) * K * VK_F32_NR + oc % VK_F32_NR;
+                const float *w =
+                    a->Wp + (ptrdiff_t)(oc / VK_F32_NR) * K * VK_F32_NR + oc % VK_F32_NR;
                 float acc = a->bias ? a->bias[oc] : 0.0f;
                 if (a->residual)
                     acc += a->residual[opix + oc];
@@ -26,7 +27,8 @@ void vk_conv2d_f32_ref(const vk_conv2d_f32_args *a, int r0, int r1)
                         const int iw = ow * g->stride_w - g->pad_l + kw * g->dil_w;
                         if (iw < 0 || iw >= g->W)
                             continue;
-                        const float *x = a->in + (((ptrdiff_t)n * g->H + ih) * g->W + iw) * g->in_ld;
+                        const float *x =
+                            a->in + (((ptrdiff_t)n * g->H + ih) * g->W + iw) * g->in_ld;
                         const float *wk = w + ((ptrdiff_t)(kh * g->KW + kw) * g->C) * VK_F32_NR;
                         for (int c = 0; c < g->C; c++)
                             acc += x[c] * wk[(ptrdiff_t)c * VK_F32_NR];

@@ -31,7 +31,9 @@ void vk_conv2d_q8_ref(const vk_conv2d_q8_args *a, int r0, int r1)
         for (int ow = 0; ow < g->OW; ow++) {
             const ptrdiff_t o = ((ptrdiff_t)r * g->OW + ow) * g->out_ld;
             for (int oc = 0; oc < g->OC; oc++) {
-                const int p = oc / VK_Q8_NR, j = oc % VK_Q8_NR;
+                /* column oc of the packed weights: k at wcol[(k/4)·4·NR + k%4] */
+                const int8_t *wcol = a->Wp + (size_t)(oc / VK_Q8_NR) * K4 * VK_Q8_NR * 4 +
+                                     (size_t)(oc % VK_Q8_NR) * 4;
                 int64_t acc = 0;
                 for (int kh = 0; kh < g->KH; kh++) {
                     const int ih = oh * g->stride_h - g->pad_t + kh * g->dil_h;
@@ -43,12 +45,10 @@ void vk_conv2d_q8_ref(const vk_conv2d_q8_args *a, int r0, int r1)
                             continue;
                         const ptrdiff_t px = (((ptrdiff_t)n * g->H + ih) * g->W + iw) * g->in_ld;
                         for (int c = 0; c < g->C; c++) {
-                            const int k = (kh * g->KW + kw) * g->C + c;
+                            const unsigned k = (unsigned)((kh * g->KW + kw) * g->C + c);
                             const int64_t x = a->a_signed ? ((const int8_t *)a->in)[px + c]
                                                           : ((const uint8_t *)a->in)[px + c];
-                            const int64_t w =
-                                a->Wp[(((size_t)p * K4 + (size_t)(k / 4)) * VK_Q8_NR + j) * 4 +
-                                      k % 4];
+                            const int64_t w = wcol[(size_t)(k / 4) * VK_Q8_NR * 4 + k % 4];
                             acc += (x - a->a_zero) * (w + a->b_offset);
                         }
                     }

@@ -32,4 +32,11 @@ void vk_maxpool_f32_ref(const vk_conv_geom *g, const float *in, float *out, int 
 void vk_softmax_q8_ref(const void *x, void *y, int N, int is_signed, float in_scale, float beta,
                        float out_scale, int32_t out_zero, int r0, int r1);
 
+void vk_requant_q8_ref(const void *x, int x_signed, int32_t x_zero, void *y, int y_signed,
+                       int32_t y_zero, int32_t mult, int shift, size_t i0, size_t i1);
+
+void vk_mean_q8_ref(const void *in, ptrdiff_t in_ld, int HW, int C, int is_signed, int32_t in_zero,
+                    int32_t mult, int shift, int32_t out_zero, int32_t lo, int32_t hi, void *out,
+                    int n0, int n1);
+
 #endif

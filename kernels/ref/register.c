@@ -26,4 +26,6 @@ void vk_register_ref(vk_ops *o)
     VK_SET(o, maxpool_q8, vk_maxpool_q8_ref, VK_ISA_REF, "ref: direct loops");
     VK_SET(o, maxpool_f32, vk_maxpool_f32_ref, VK_ISA_REF, "ref: direct loops");
     VK_SET(o, softmax_q8, vk_softmax_q8_ref, VK_ISA_REF, "ref: dequantize, f32 softmax, quantize");
+    VK_SET(o, requant_q8, vk_requant_q8_ref, VK_ISA_REF, "ref: TFLite fixed-point requantize");
+    VK_SET(o, mean_q8, vk_mean_q8_ref, VK_ISA_REF, "ref: TFLite integer mean");
 }

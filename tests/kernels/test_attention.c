@@ -5,11 +5,12 @@
  * Error bound (per output element O[i][d], derived for any implementation that
  * computes scores as f32 dot products, max-subtracted exponentials with an exp
  * of <= 2 ulp, possibly in an online form over nb key blocks, and f32 sums):
- *   scores: |ŝ_j - s_j| <= γ_{D+1}·A_j,  A_j = scale·Σ_d|q_d k_jd|
- *     (D-term dot product plus one rounding for the scale, applied either to
- *     the sum or to q beforehand);
+ *   scores: |ŝ_j - s_j| <= γ_{D+3}·A_j,  A_j = scale·Σ_d|q_d k_jd|
+ *     (D-term dot product plus up to three roundings for the scaling: the sum
+ *     times scale, or q times a rounded scale·log2(e) when the scores are
+ *     kept in log2 units, whose own rounding scales every score alike);
  *   weights: p̂_j = exp(s_j - m)·(1 + θ_j) up to a factor common to all j, with
- *     |θ_j| <= Θ = 2·γ_{D+1}·Amax          score errors (relative to the max's)
+ *     |θ_j| <= Θ = 2·γ_{D+3}·Amax          score errors (relative to the max's)
  *                + u·4·Amax                 rounding of s - m and of the
  *                                           running-max differences, all <= 2·Amax
  *                + (4u + u)·(2·nb + 2)      one exp (2 ulp = 4u) and one
@@ -130,7 +131,7 @@ static void oracle(const vk_attention_f32_args *a, float *want, float *tol)
                     sc[j] = exp(sc[j] - m);
                     l += sc[j];
                 }
-                const double theta = 2.0 * tu_gamma(D + 1) * amax + 4.0 * U * amax +
+                const double theta = 2.0 * tu_gamma(D + 3) * amax + 4.0 * U * amax +
                                      5.0 * U * (2.0 * nb + 2.0);
                 const double phi = 2.0 * theta / (1.0 - theta);
                 for (int d = 0; d < D; d++)
@@ -278,6 +279,20 @@ static void test_cross(void **state)
         }
 }
 
+/* The kernels' internal block boundaries: query blocks of 6 / 7 queries (the
+ * AVX-512 kernel runs blocks of at most 6 one query at a time), key tails of
+ * 4, 8 and 9 keys (its score rows are computed in groups of 4, 8 or 16). */
+static void test_block_edges(void **state)
+{
+    (void)state;
+    static const int LL[][2] = {{22, 22}, {23, 23}, {38, 20}, {38, 24}, {39, 25}, {7, 40}};
+    for (size_t i = 0; i < sizeof LL / sizeof *LL; i++)
+        for (int causal = 0; causal < 2; causal++) {
+            shape s = {1, 1, LL[i][0], LL[i][1], i & 1 ? 64 : 17, causal, 0, 1.0f};
+            check_shape(&s, 350 + i * 2 + causal);
+        }
+}
+
 /* q, k, v as column slices of one fused QKV buffer, several batches and heads. */
 static void test_fused_qkv(void **state)
 {
@@ -327,10 +342,11 @@ int main(void)
 {
     tu_ops();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_items),         cmocka_unit_test(test_edges),
-        cmocka_unit_test(test_model_lengths), cmocka_unit_test(test_cross),
-        cmocka_unit_test(test_fused_qkv),     cmocka_unit_test(test_models),
-        cmocka_unit_test(test_extreme_logits), cmocka_unit_test(test_large_head),
+        cmocka_unit_test(test_items),          cmocka_unit_test(test_edges),
+        cmocka_unit_test(test_model_lengths),  cmocka_unit_test(test_cross),
+        cmocka_unit_test(test_block_edges),    cmocka_unit_test(test_fused_qkv),
+        cmocka_unit_test(test_models),         cmocka_unit_test(test_extreme_logits),
+        cmocka_unit_test(test_large_head),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -283,6 +283,11 @@ static void test_curated(void **state)
         mk(1, 2, 3, 5, 7, 5, 5, 1, 1, 2, 3, 4, 1),
         mk(2, 1, 1, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1),
         mk(1, 3, 3, 33, 17, 7, 7, 3, 2, 4, 4, 4, 4),
+        /* small C with K = 735 > 512: gathered tiles in two K blocks */
+        mk(1, 9, 9, 15, 33, 7, 7, 1, 1, 3, 3, 3, 3),
+        /* 1×1 and dilated small-C forms (gathered), tiny C = 1 */
+        mk(2, 5, 6, 3, 17, 1, 1, 1, 1, 0, 0, 0, 0),
+        mk(1, 9, 9, 1, 16, 3, 3, 1, 2, 2, 2, 2, 2),
     };
     int fails = 0;
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {

@@ -29,6 +29,7 @@ typedef struct qcase {
     int fill;    /* 1: every input at the far end from a_zero, every weight -128 */
     int splits;  /* also run split into pieces and on a sub-range */
     int sample;  /* > 1: the oracle computes every sample-th output row only */
+    int edge;    /* accumulators at the requantization's ties and extremes */
 } qcase;
 
 typedef struct qdata {
@@ -152,6 +153,40 @@ static void choose_requant(qdata *d, const qcase *c, tu_rng *rng)
     }
 }
 
+/* Accumulators at the rounding ties and the extremes of the requantization:
+ * the weights pick input channel 0 (w = 1, b_offset 0, a_zero 0), whose byte
+ * runs over all 256 values across the 16×16 pixels, so acc = x + bias with a
+ * per-channel centre; multipliers include 2^30 (every odd product is then a
+ * tie of the doubling high multiply) and shifts from 31 right to 8 left
+ * (left ones only with big_mul). */
+static void edge_values(qdata *d, const qcase *c, tu_rng *rng)
+{
+    static const int32_t mults[] = {1 << 30, (1 << 30) + 1, INT32_MAX, 3 << 29, 1518500250, 0};
+    static const int shifts[] = {0, -1, -2, -3, -7, -12, -31, 1, 3, 8};
+    static const int32_t centres[] = {0, 0, 1 << 8, -(1 << 8), 1 << 15, -(1 << 20), 1 << 30,
+                                      -(1 << 30), INT32_MAX - 130, INT32_MIN + 131};
+    const vk_conv_geom *g = &d->g;
+    const int K = g->C; /* 1×1 */
+    d->a_signed = 1, d->a_zero = 0, d->b_offset = 0, d->per_channel = 1;
+    memset(d->w, 0, (size_t)g->OC * K);
+    for (int oc = 0; oc < g->OC; oc++)
+        d->w[(size_t)oc * K] = 1;
+    vk_pack_conv_s8(g->OC, 1, 1, g->C, d->w, d->Wp, d->colsum);
+    for (int i = 0; i < g->N * g->H * g->W; i++)
+        d->in[(size_t)i * g->in_ld] = (uint8_t)i;
+    if (!d->bias)
+        d->bias = tu_alloc((size_t)g->OC * sizeof(int32_t));
+    for (int oc = 0; oc < g->OC; oc++) {
+        d->mult[oc] = mults[rnd(rng, 0, 5)];
+        d->shift[oc] = (int8_t)shifts[rnd(rng, 0, c->big_mul ? 9 : 6)];
+        d->bias[oc] = centres[rnd(rng, 0, 9)] + rnd(rng, -3, 3);
+    }
+    d->out_zero = rnd(rng, -20, 20);
+    d->out_min = -128, d->out_max = 127;
+    if (c->relu6)
+        d->out_min = d->out_zero, d->out_max = d->out_zero + 60;
+}
+
 static void make(qdata *d, const qcase *c, uint64_t salt)
 {
     tu_rng rng = tu_rng_make(salt);
@@ -196,6 +231,8 @@ static void make(qdata *d, const qcase *c, uint64_t salt)
     d->mult = tu_alloc((size_t)g->OC * sizeof(int32_t));
     d->shift = tu_alloc((size_t)g->OC);
     choose_requant(d, c, &rng);
+    if (c->edge)
+        edge_values(d, c, &rng);
     d->out_n = (size_t)g->N * g->OH * g->OW * g->out_ld;
 }
 
@@ -283,7 +320,8 @@ static int run_case(const qcase *c, uint64_t salt)
             const int r = (int)(i / row_n);
             const uint8_t e = r >= r0 && r < r1 ? want[i] : 0xA5;
             if (got[i] != e) {
-                tu_fail("sub-range [%d,%d): byte %zu: got %d want %d: %s", r0, r1, i, got[i], e, what);
+                tu_fail("sub-range [%d,%d): byte %zu: got %d want %d: %s", r0, r1, i, got[i], e,
+                        what);
                 bad = 1;
             }
         }
@@ -382,6 +420,21 @@ static void test_extremes(void **state)
     }
 }
 
+/* The requantization at its rounding ties and extremes (edge_values), on the
+ * in-place 1×1 path (C = 4) and the im2col path (C = 1), with the saturating
+ * and the clamping output stages and with left shifts. */
+static void test_requant_edges(void **state)
+{
+    for (int i = 0; i < 12; i++) {
+        qcase c = {0};
+        c.N = 1, c.H = c.W = 16, c.C = i % 2 ? 1 : 4, c.OC = 64, c.KH = c.KW = 1;
+        c.sh = c.sw = 1, c.dh = c.dw = 1, c.mode = 1, c.a_signed = 1;
+        c.relu6 = i / 2 % 2, c.big_mul = i >= 8, c.edge = 1, c.splits = i < 2;
+        if (run_case(&c, 4500 + (uint64_t)i))
+            return;
+    }
+}
+
 /* MobileNetV2 (224, batch 1): the first layer and pointwise layers of each
  * panel count. The oracle checks every 7th output row of the large ones (and
  * the reference, all of them). */
@@ -409,11 +462,11 @@ static void test_mobilenet(void **state)
 int main(void)
 {
     tu_ops();
-    if (getenv("FILT")) cmocka_set_test_filter(getenv("FILT"));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sweep),
         cmocka_unit_test(test_tiles),
         cmocka_unit_test(test_extremes),
+        cmocka_unit_test(test_requant_edges),
         cmocka_unit_test(test_mobilenet),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

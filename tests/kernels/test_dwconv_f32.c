@@ -93,8 +93,8 @@ static int run_case(const dw_case *cs, uint64_t salt)
                         int iw = ow * cs->sw - cs->pl + kw * cs->dw;
                         if (iw < 0 || iw >= cs->W)
                             continue;
-                        double t = (double)in[(((size_t)n * cs->H + ih) * cs->W + iw) * g.in_ld + c] *
-                                   w[(kh * cs->KW + kw) * cs->C + c];
+                        const size_t px = ((size_t)n * cs->H + ih) * cs->W + iw;
+                        double t = (double)in[px * g.in_ld + c] * w[(kh * cs->KW + kw) * cs->C + c];
                         s += t;
                         sa += fabs(t);
                     }
@@ -198,10 +198,11 @@ static dw_case same(int N, int H, int W, int C, int K, int s)
     return mk(N, H, W, C, K, K, s, 1, ph / 2, ph - ph / 2, pw / 2, pw - pw / 2);
 }
 
-/* The 3×3 fast paths: widths around the 8- and 4-pixel blocks (interior
- * widths 1..20 after the borders), every channel tail, pad on all sides,
- * TFLite SAME with odd and even sizes, and the MobileNetV2 layers' channel
- * counts on small maps. */
+/* The 3×3 fast paths: widths 1..21 (every rest after the 6- and 4-pixel
+ * blocks, blocks at both borders), row pairs and single rows (odd heights,
+ * N = 2, split ranges), every channel tail, 64-channel slices, pad on all
+ * sides, TFLite SAME with odd and even sizes, and the MobileNetV2 layers'
+ * channel counts on small maps. */
 static void test_fast_paths(void **state)
 {
     (void)state;
@@ -226,6 +227,8 @@ static void test_fast_paths(void **state)
         mk(1, 5, 9, 16, 3, 3, 1, 1, 0, 0, 0, 0),  /* VALID */
         mk(1, 5, 9, 16, 3, 3, 2, 1, 2, 2, 2, 2),  /* pad 2: all-zero border taps */
         mk(1, 3, 30, 32, 3, 3, 1, 1, 1, 1, 1, 1), mk(1, 3, 31, 32, 3, 3, 2, 1, 0, 1, 0, 1),
+        /* 64-channel slices: a second slice that is only a masked tail */
+        mk(2, 5, 9, 79, 3, 3, 1, 1, 1, 1, 1, 1),  mk(1, 6, 11, 79, 3, 3, 2, 1, 1, 1, 1, 1),
     };
     for (size_t i = 0; i < sizeof more / sizeof *more; i++, idx++) {
         dw_case c = more[i];

@@ -25,6 +25,7 @@ typedef struct dcase {
     int zp;    /* 0 random, 1 zero points 0, 2 extreme zero points */
     int relu6, big_mul, fill, splits;
     int sample; /* > 1: the oracle computes every sample-th output row only */
+    int edge;   /* accumulators at the requantization's ties and extremes */
 } dcase;
 
 typedef struct ddata {
@@ -141,6 +142,37 @@ static void choose_requant(ddata *d, const dcase *c, tu_rng *rng)
     }
 }
 
+/* Accumulators at the rounding ties and the extremes of the requantization
+ * (see test_conv2d_q8.c): only the centre tap weighs (w = 1, b_offset 0,
+ * a_zero 0), each channel's byte runs over all 256 values across the 16×16
+ * pixels, so acc = x + bias with a per-channel centre. */
+static void edge_values(ddata *d, const dcase *c, tu_rng *rng)
+{
+    static const int32_t mults[] = {1 << 30, (1 << 30) + 1, INT32_MAX, 3 << 29, 1518500250, 0};
+    static const int shifts[] = {0, -1, -2, -3, -7, -12, -31, 1, 3, 8};
+    static const int32_t centres[] = {0, 0, 1 << 8, -(1 << 8), 1 << 15, -(1 << 20), 1 << 30,
+                                      -(1 << 30), INT32_MAX - 130, INT32_MIN + 131};
+    const vk_conv_geom *g = &d->g;
+    d->a_signed = 1, d->a_zero = 0, d->b_offset = 0, d->per_channel = 1;
+    memset(d->w, 0, (size_t)g->KH * g->KW * g->C);
+    memset(d->w + (g->KH / 2 * g->KW + g->KW / 2) * g->C, 1, (size_t)g->C);
+    vk_pack_dw_s8(g->KH, g->KW, g->C, d->w, d->Wp);
+    for (int i = 0; i < g->N * g->H * g->W; i++)
+        for (int ch = 0; ch < g->C; ch++)
+            d->in[(size_t)i * g->in_ld + ch] = (uint8_t)(i + 37 * ch);
+    if (!d->bias)
+        d->bias = tu_alloc((size_t)g->C * sizeof(int32_t));
+    for (int ch = 0; ch < g->C; ch++) {
+        d->mult[ch] = mults[rnd(rng, 0, 5)];
+        d->shift[ch] = (int8_t)shifts[rnd(rng, 0, c->big_mul ? 9 : 6)];
+        d->bias[ch] = centres[rnd(rng, 0, 9)] + rnd(rng, -3, 3);
+    }
+    d->out_zero = rnd(rng, -20, 20);
+    d->out_min = -128, d->out_max = 127;
+    if (c->relu6)
+        d->out_min = d->out_zero, d->out_max = d->out_zero + 60;
+}
+
 static void make(ddata *d, const dcase *c, uint64_t salt)
 {
     tu_rng rng = tu_rng_make(salt);
@@ -180,6 +212,8 @@ static void make(ddata *d, const dcase *c, uint64_t salt)
     d->mult = tu_alloc((size_t)g->C * sizeof(int32_t));
     d->shift = tu_alloc((size_t)g->C);
     choose_requant(d, c, &rng);
+    if (c->edge)
+        edge_values(d, c, &rng);
     d->out_n = (size_t)g->N * g->OH * g->OW * g->out_ld;
 }
 
@@ -257,7 +291,8 @@ static int run_case(const dcase *c, uint64_t salt)
             const int r = (int)(i / row_n);
             const uint8_t e = r >= r0 && r < r1 ? want[i] : 0xA5;
             if (got[i] != e) {
-                tu_fail("sub-range [%d,%d): byte %zu: got %d want %d: %s", r0, r1, i, got[i], e, what);
+                tu_fail("sub-range [%d,%d): byte %zu: got %d want %d: %s", r0, r1, i, got[i], e,
+                        what);
                 bad = 1;
             }
         }
@@ -321,12 +356,27 @@ static void test_extremes(void **state)
 {
     for (int i = 0; i < 12; i++) {
         dcase c = {0};
-        c.N = 1, c.H = 6, c.W = 19, c.C = 20;
+        c.N = 1, c.H = 6, c.W = 19, c.C = 40;
         c.KH = c.KW = i < 6 ? 5 : 3, c.sh = c.sw = 1 + i % 2, c.dh = c.dw = 1, c.pt = -1;
         c.mode = i % 3 == 2 ? 2 : i % 2, c.a_signed = c.mode == 2 ? i / 3 % 2 : i % 2;
         c.zp = i % 4 == 3 ? 1 : 2, c.fill = i < 4;
         c.big_mul = i >= 8 || i == 2, c.relu6 = i % 3 == 0, c.splits = 1;
         if (run_case(&c, 6000 + (uint64_t)i))
+            return;
+    }
+}
+
+/* The requantization at its rounding ties and extremes (edge_values): 3×3 on
+ * the 32-channel pair path and the 16-channel path (C = 80), 1×1 per pixel;
+ * saturating and clamping output stages, left shifts. */
+static void test_requant_edges(void **state)
+{
+    for (int i = 0; i < 12; i++) {
+        dcase c = {0};
+        c.N = 1, c.H = c.W = 16, c.C = 80, c.KH = c.KW = i % 3 == 2 ? 1 : 3;
+        c.sh = c.sw = 1 + i % 3 % 2, c.dh = c.dw = 1, c.pt = -1, c.mode = 1, c.a_signed = 1;
+        c.relu6 = i / 3 % 2, c.big_mul = i >= 6, c.edge = 1, c.splits = i < 3;
+        if (run_case(&c, 6500 + (uint64_t)i))
             return;
     }
 }
@@ -354,6 +404,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sweep),
         cmocka_unit_test(test_extremes),
+        cmocka_unit_test(test_requant_edges),
         cmocka_unit_test(test_mobilenet),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

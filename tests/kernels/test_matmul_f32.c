@@ -345,6 +345,16 @@ static void test_ranges(void **state)
         if (check_case(&c, 4000 + s, 1))
             return;
     }
+    /* column ranges not starting at 0 across column blocks (224 columns at
+     * K = 800: blocks of 400) */
+    static const int rng2[][4] = {{3, 17, 16, 300}, {0, 20, 48, 272}, {19, 20, 224, 300}};
+    for (size_t s = 0; s < sizeof rng2 / sizeof *rng2; s++) {
+        mcase c = full(20, 300, 800, (vk_act)((s + 1) % 5), 1, (int)(s % 3));
+        c.m0 = rng2[s][0], c.m1 = rng2[s][1], c.n0 = rng2[s][2], c.n1 = rng2[s][3];
+        c.pad_a = 3, c.pad_c = 1, c.pad_r = 2;
+        if (check_case(&c, 4050 + s, 1))
+            return;
+    }
     /* empty ranges write nothing */
     mcase e = full(9, 40, 8, VK_ACT_RELU, 1, RES_SEPARATE);
     e.m0 = 4, e.m1 = 4, e.n0 = 0, e.n1 = 40;

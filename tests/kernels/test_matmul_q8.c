@@ -362,15 +362,17 @@ static void test_pack_layout(void **state)
     }
 }
 
-/* Every combination of edge sizes: M around the 12-row register tile (and
- * balanced tiles of 6/7 rows), N around the 16-column panel and the 32-column
- * tile, K around the groups of 4 and the vpdpbusd accumulator interleave.
+/* Every combination of edge sizes: M around the 12-row register tile and the
+ * 16-row half tile (and balanced tiles of 6/7 rows), N around the 16-column
+ * panel and the 32-column tile (17, 24, 32 + 24, 64 + 17: half tiles, whose
+ * second vector two rows share, odd and even row counts), K around the groups
+ * of 4 and the vpdpbusd accumulator interleave.
  * The other parameters cycle through output modes and signedness. */
 static void test_edge_shapes(void **state)
 {
     (void)state;
-    static const int Ms[] = {1, 2, 5, 11, 12, 13, 25, 37};
-    static const int Ns[] = {1, 15, 16, 17, 31, 33, 47, 81};
+    static const int Ms[] = {1, 2, 5, 11, 12, 13, 16, 17, 25, 37};
+    static const int Ns[] = {1, 15, 16, 17, 24, 31, 33, 47, 56, 81};
     static const int Ks[] = {1, 2, 3, 4, 5, 7, 8, 63, 64, 65};
     tu_rng r = tu_rng_make(2);
     int idx = 0, fails = 0;
@@ -439,7 +441,7 @@ static void test_requant(void **state)
 /* Extreme values, K = 4096: |a - za| = 255 and |b + bo| = 255 in every sign
  * combination (|acc| = 4096·255² ≈ 2^28), and the s8 corners; int32 wrap of a
  * huge bias. No intermediate of the zero-point expansion may overflow in a way
- * the exact sum does not. The tall shape crosses the A row-block boundary. */
+ * the exact sum does not. */
 static void test_extremes(void **state)
 {
     (void)state;
@@ -451,7 +453,7 @@ static void test_extremes(void **state)
     int fails = 0;
     for (size_t i = 0; i < sizeof x / sizeof *x && fails < 3; i++)
         for (int o = 0; o < 4; o++) {
-            qcase c = {.M = i == 0 ? 77 : 13, .N = 33, .K = 4096, .a_signed = x[i].sg,
+            qcase c = {.M = 13, .N = 17, .K = 4096, .a_signed = x[i].sg,
                        .a_zero = x[i].za, .b_offset = x[i].bo, .out = (vk_q8_out)o,
                        .data = DATA_FILL, .a_fill = x[i].af, .b_fill = x[i].bf,
                        .bias = o == 0 ? 2 : 1, .per_channel = (int)(i % 2),
@@ -459,10 +461,27 @@ static void test_extremes(void **state)
                        .a_per_row = 1, .w_per_channel = 1};
             fails += run_case(&c, 4000 + i * 4 + (uint64_t)o);
         }
-    /* Random extremes too (every element at a corner). */
+    /* Random data with the extreme zero point and offset. */
     qcase c = {.M = 13, .N = 47, .K = 4095, .a_signed = 0, .a_zero = 255, .b_offset = -127,
                .out = VK_Q8_OUT_S32};
     fails += run_case(&c, 4100);
+}
+
+/* Row blocks: the AVX-512 kernel walks A in blocks of at most 640 KB (and
+ * 480 rows), balanced; these shapes cross one (K = 4096: 160 rows; K = 96 and
+ * K = 1: 480 rows). Long K with tails after many groups, every output mode. */
+static void test_row_blocks(void **state)
+{
+    (void)state;
+    static const int s[][3] = {{161, 17, 4096}, {483, 24, 96}, {481, 33, 1},
+                               {13, 33, 769},   {7, 17, 1537}, {3, 16, 2305}};
+    tu_rng r = tu_rng_make(7);
+    int fails = 0;
+    for (size_t i = 0; i < sizeof s / sizeof *s && fails < 2; i++)
+        for (int o = 0; o < 4 && fails < 2; o += i == 0 ? 3 : 1) { /* the big one: s32, f32 */
+            qcase c = random_case(&r, s[i][0], s[i][1], s[i][2], o + 4 * (int)(i % 2));
+            fails += run_case(&c, 7000 + 4 * (uint64_t)i + (uint64_t)o);
+        }
 }
 
 /* Sub-ranges with strides: rows and columns not covering the output. */
@@ -506,7 +525,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pack_layout),  cmocka_unit_test(test_edge_shapes),
         cmocka_unit_test(test_param_sweep),  cmocka_unit_test(test_requant),
-        cmocka_unit_test(test_extremes),     cmocka_unit_test(test_subranges),
+        cmocka_unit_test(test_extremes),     cmocka_unit_test(test_row_blocks),
+        cmocka_unit_test(test_subranges),
         cmocka_unit_test(test_model_shapes),
     };
     tu_ops();

@@ -1,0 +1,16 @@
+/* The AVX-512 depthwise kernel's two files (dwconv_q8.c: driver, 16-channel
+ * and per-pixel paths; dwconv_q8_pair.c: 32-channel two-taps-per-instruction
+ * fast path). */
+#ifndef VIREO_KERNELS_AVX512_DWCONV_Q8_H
+#define VIREO_KERNELS_AVX512_DWCONV_Q8_H
+
+#include "../kernels.h"
+#include "conv2d_q8.h"
+
+/* Rows [r0, r1), channels [c0, c0 + 32) (all inside C) of a 3×3 or 5×5
+ * depthwise conv at stride 1 or 2 (both ways), no dilation, b_offset within
+ * ±32639. zpad: 64 bytes of the input zero point. */
+void vk_dwq8_pair_rows(const vk_dwconv_q8_args *a, int r0, int r1, int c0, const vq_out *o,
+                       const uint8_t *zpad);
+
+#endif

@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Write a PyTorch state dict as a .safetensors file, by hand (no `safetensors` package).
+
+Layout (https://github.com/huggingface/safetensors, README "Format"):
+  8 bytes   N, little-endian u64: the header length
+  N bytes   JSON {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ...,
+                  "__metadata__": {"format": "pt", ...}}
+            padded with spaces to a multiple of 8 (as the reference writer does), so the byte
+            buffer, and every tensor in it, starts 8-byte aligned
+  rest      the byte buffer: each tensor's raw little-endian C-order bytes, back to back, no holes;
+            offsets are relative to the start of the buffer; the last tensor ends at end of file
+Tensors are ordered like the reference writer: by dtype size (largest first), then by name.
+
+Usage:
+  export_safetensors.py --model resnet50 [--seed 0] out.safetensors
+      torchvision architecture with seeded random weights (weights=None), eval mode
+      (models: resnet50, mobilenet_v2, or any torchvision.models.<name> builder)
+  export_safetensors.py --state-dict file.pt out.safetensors
+      a saved state dict (torch.load(weights_only=True))
+  export_safetensors.py --selftest out.safetensors
+      a small file built from Python values only (no torch needed): checks this writer
+
+Needs torch (and torchvision for --model); nothing else. Importable: save_state_dict(sd, path).
+"""
+import argparse
+import json
+import struct
+import sys
+
+# safetensors dtype name and element size, by torch dtype attribute name.
+_TORCH_DTYPES = [
+    ("float64", "F64", 8), ("float32", "F32", 4), ("float16", "F16", 2), ("bfloat16", "BF16", 2),
+    ("int64", "I64", 8), ("int32", "I32", 4), ("int16", "I16", 2), ("int8", "I8", 1),
+    ("uint8", "U8", 1), ("bool", "BOOL", 1), ("uint16", "U16", 2), ("uint32", "U32", 4),
+    ("uint64", "U64", 8), ("float8_e4m3fn", "F8_E4M3", 1), ("float8_e5m2", "F8_E5M2", 1),
+]
+_SIZES = {st: size for _, st, size in _TORCH_DTYPES}
+
+
+def write_safetensors(path, entries, metadata=None):
+    """entries: list of (name, st_dtype, shape, raw little-endian bytes)."""
+    names = set()
+    for name, dt, shape, raw in entries:
+        if name in names or name == "__metadata__":
+            raise ValueError(f"duplicate or reserved tensor name {name!r}")
+        names.add(name)
+        if dt not in _SIZES:
+            raise ValueError(f"{name}: unknown dtype {dt}")
+        n = 1
+        for d in shape:
+            if int(d) < 0:
+                raise ValueError(f"{name}: negative dimension in {shape}")
+            n *= int(d)
+        if n * _SIZES[dt] != len(raw):
+            raise ValueError(f"{name}: {dt} {list(shape)} needs {n * _SIZES[dt]} bytes, got {len(raw)}")
+    ordered = sorted(entries, key=lambda e: (-_SIZES[e[1]], e[0]))
+    header = {}
+    if metadata:
+        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+    offset = 0
+    for name, dt, shape, raw in ordered:
+        header[name] = {"dtype": dt, "shape": [int(d) for d in shape],
+                        "data_offsets": [offset, offset + len(raw)]}
+        offset += len(raw)
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for _, _, _, raw in ordered:
+            f.write(raw)
+    return offset
+
+
+def _tensor_entry(name, t):
+    import torch
+    for attr, st, _ in _TORCH_DTYPES:
+        if getattr(torch, attr, None) is t.dtype:
+            break
+    else:
+        raise ValueError(f"{name}: dtype {t.dtype} has no safetensors equivalent")
+    if sys.byteorder != "little":
+        raise SystemExit("this writer assumes a little-endian host")
+    t = t.detach().to("cpu").contiguous()
+    shape = list(t.shape)
+    if t.numel() == 0:
+        raw = b""
+    else:
+        # Raw bytes through a uint8 view: works for every dtype, bfloat16 included.
+        u8 = t.reshape(-1).view(torch.uint8)
+        try:
+            raw = u8.numpy().tobytes()
+        except (ImportError, RuntimeError):  # torch built without numpy
+            raw = bytes(u8.tolist())
+    return (name, st, shape, raw)
+
+
+def save_state_dict(state_dict, path, metadata=None):
+    meta = {"format": "pt"}
+    meta.update(metadata or {})
+    entries = [_tensor_entry(k, v) for k, v in state_dict.items()]
+    return write_safetensors(path, entries, meta)
+
+
+def _selftest(path):
+    def f32(*v):
+        return struct.pack(f"<{len(v)}f", *v)
+    entries = [
+        ("conv.weight", "F32", [2, 1, 1, 2], f32(1.0, -2.0, 0.5, 3.25)),
+        ("conv.bias", "F32", [2], f32(0.125, -0.125)),
+        ("bn.num_batches_tracked", "I64", [], struct.pack("<q", 7)),
+        ("half", "F16", [3], struct.pack("<3H", 0x3C00, 0xC000, 0x7BFF)),
+        ("bf", "BF16", [1], struct.pack("<H", 0x3F80)),
+        ("mask", "BOOL", [2], b"\x01\x00"),
+        ("empty", "F32", [0, 3], b""),
+        ("u\u00e9", "U8", [1], b"\xff"),
+    ]
+    n = write_safetensors(path, entries, {"format": "pt", "note": "selftest"})
+    print(f"{path}: {len(entries)} tensors, {n} data bytes")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", help="torchvision model builder name, random weights")
+    src.add_argument("--state-dict", help="a state dict saved with torch.save")
+    src.add_argument("--selftest", action="store_true", help="write a small file without torch")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("out")
+    a = ap.parse_args()
+    if a.selftest:
+        _selftest(a.out)
+        return
+    import torch
+    if a.model:
+        import torchvision
+        torch.manual_seed(a.seed)
+        builder = getattr(torchvision.models, a.model)
+        model = builder(weights=None).eval()
+        sd = model.state_dict()
+        meta = {"model": a.model, "seed": str(a.seed), "weights": "random (torch.manual_seed)",
+                "torch": torch.__version__, "torchvision": torchvision.__version__}
+    else:
+        sd = torch.load(a.state_dict, map_location="cpu", weights_only=True)
+        if not isinstance(sd, dict):
+            raise SystemExit(f"{a.state_dict}: not a state dict")
+        meta = {"source": a.state_dict, "torch": torch.__version__}
+    n = save_state_dict(sd, a.out, meta)
+    print(f"{a.out}: {len(sd)} tensors, {n} data bytes")
+
+
+if __name__ == "__main__":
+    main()
