@@ -69,12 +69,12 @@ typedef void (*vk_matmul_f32_fn)(const vk_matmul_f32_args *a, int m0, int m1, in
  *     stored as s8 (w_u8 - 128) with b_offset = 128 - zw. 0 for s8 weights.
  * Then acc += bias[n] (s32, may be NULL) and the output stage:
  *   VK_Q8_OUT_S32: C = acc (int32).
- *   VK_Q8_OUT_U8 / _S8: TFLite requantization,
- *       v = MultiplyByQuantizedMultiplier(acc, q_mult[n], q_shift[n]) + out_zero
- *       (per-channel arrays when q_per_channel, else element 0), saturating
- *       rounding doubling high mul then rounding right shift, exactly as
- *       gemmlowp/TFLite reference; clamped to [out_min, out_max] (which
- *       carries a fused ReLU/ReLU6).
+ *   VK_Q8_OUT_U8 / _S8: requantization as kernels/requant.h defines it,
+ *       v = vk_mbqm(acc, q_mult[n], q_shift[n]) + out_zero
+ *       (per-channel arrays when q_per_channel, else element 0): the exact
+ *       64-bit product rounded once, half up (TFLite's single-rounding form;
+ *       requant.h says why not gemmlowp's double rounding); clamped to
+ *       [out_min, out_max] (which carries a fused ReLU/ReLU6).
  *   VK_Q8_OUT_F32: C = act(acc · a_scale[m or 0] · w_scale[n or 0] + bias_f32[n])
  *       (a_scale per row for per-token dynamic quantization).
  * Range: rows [m0,m1), columns [n0,n1) with the same rules as f32 matmul.

@@ -29,4 +29,13 @@ int vr_convert_tflite(const char *src, const char *dst, const vr_convert_opts *o
 int vr_convert_tfjs(const char *model_json, const char *dst, const vr_convert_opts *o, char *err,
                     size_t errlen);
 
+/* torchvision state dicts in safetensors (tools/export_safetensors.py),
+ * stored f32: mobilenet_v2 or resnet50, told apart by the tensor names; the
+ * graph is torchvision's architecture, built in code, with every tensor's
+ * shape checked against it and BatchNorm folded into the convs. Preprocessing
+ * metadata: 224×224 bilinear, RGB in [0, 1], ImageNet mean / std, NHWC f32.
+ * Labels only from o->labels_path. */
+int vr_convert_safetensors(const char *src, const char *dst, const vr_convert_opts *o, char *err,
+                           size_t errlen);
+
 #endif

@@ -31,7 +31,8 @@ int cmd_convert(int argc, char **argv)
     }
     if (!src || !dst) {
         fprintf(stderr, "usage: vireo convert SRC OUT.vwt [--labels FILE]\n"
-                        "  SRC: a .tflite model, or a TF.js layers model's model.json\n");
+                        "  SRC: a .tflite model, a TF.js layers model's model.json, or a\n"
+                        "       torchvision mobilenet_v2 / resnet50 state dict (.safetensors)\n");
         return 2;
     }
     char err[512];
@@ -40,9 +41,12 @@ int cmd_convert(int argc, char **argv)
         rc = vr_convert_tflite(src, dst, &o, err, sizeof err);
     } else if (ends_with(src, "model.json")) {
         rc = vr_convert_tfjs(src, dst, &o, err, sizeof err);
+    } else if (ends_with(src, ".safetensors")) {
+        rc = vr_convert_safetensors(src, dst, &o, err, sizeof err);
     } else {
         fprintf(stderr,
-                "vireo convert: %s: unknown source format (supported: .tflite, model.json)\n",
+                "vireo convert: %s: unknown source format (supported: .tflite, model.json, "
+                ".safetensors)\n",
                 src);
         return 1;
     }

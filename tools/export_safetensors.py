@@ -14,7 +14,14 @@ Tensors are ordered like the reference writer: by dtype size (largest first), th
 Usage:
   export_safetensors.py --model resnet50 [--seed 0] out.safetensors
       torchvision architecture with seeded random weights (weights=None), eval mode
-      (models: resnet50, mobilenet_v2, or any torchvision.models.<name> builder)
+      (models: resnet50, mobilenet_v2, or any torchvision.models.<name> builder).
+      torchvision initialises BatchNorm to the identity (weight 1, bias 0, running mean 0,
+      var 1), which would leave BN folding untested; so by default (see random_model) the
+      BN affine parameters are drawn from the seeded generator (weight U(0.5, 1.5), bias
+      U(-0.25, 0.25)) and the running statistics are calibrated: one train-mode forward
+      pass (cumulative averages, momentum None) over a seeded N(0, 1) batch of 4 at 128x128,
+      which gives non-trivial means and variances that also keep the activations of a
+      deep random network in a sane range. --plain-init keeps torchvision's init.
   export_safetensors.py --state-dict file.pt out.safetensors
       a saved state dict (torch.load(weights_only=True))
   export_safetensors.py --selftest out.safetensors
@@ -102,6 +109,29 @@ def save_state_dict(state_dict, path, metadata=None):
     return write_safetensors(path, entries, meta)
 
 
+def random_model(name, seed, plain_init=False):
+    """The torchvision model `name`, seeded random weights, BN randomised and
+    calibrated unless plain_init (see the module docstring), in eval mode."""
+    import torch
+    import torchvision
+    torch.manual_seed(seed)
+    model = getattr(torchvision.models, name)(weights=None)
+    if not plain_init:
+        bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        with torch.no_grad():
+            for m in bns:
+                if m.affine:
+                    m.weight.uniform_(0.5, 1.5)
+                    m.bias.uniform_(-0.25, 0.25)
+                m.reset_running_stats()
+                m.momentum = None  # cumulative average: the stats of the calibration batch
+            model.train()
+            model(torch.randn(4, 3, 128, 128))
+            for m in bns:
+                m.momentum = 0.1
+    return model.eval()
+
+
 def _selftest(path):
     def f32(*v):
         return struct.pack(f"<{len(v)}f", *v)
@@ -126,6 +156,8 @@ def main():
     src.add_argument("--state-dict", help="a state dict saved with torch.save")
     src.add_argument("--selftest", action="store_true", help="write a small file without torch")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--plain-init", action="store_true",
+                    help="--model: keep torchvision's init (BN identity) instead of random BN")
     ap.add_argument("out")
     a = ap.parse_args()
     if a.selftest:
@@ -134,11 +166,11 @@ def main():
     import torch
     if a.model:
         import torchvision
-        torch.manual_seed(a.seed)
-        builder = getattr(torchvision.models, a.model)
-        model = builder(weights=None).eval()
+        model = random_model(a.model, a.seed, a.plain_init)
         sd = model.state_dict()
-        meta = {"model": a.model, "seed": str(a.seed), "weights": "random (torch.manual_seed)",
+        meta = {"model": a.model, "seed": str(a.seed),
+                "weights": "random (torch.manual_seed)" +
+                           (", plain init" if a.plain_init else ", BN randomised + calibrated"),
                 "torch": torch.__version__, "torchvision": torchvision.__version__}
     else:
         sd = torch.load(a.state_dict, map_location="cpu", weights_only=True)

@@ -11,7 +11,7 @@ typedef struct {
 
 static const command commands[] = {
     {"cpu", cmd_cpu, "print the detected CPU features and, per op, the kernel chosen"},
-    {"convert", cmd_convert, "convert a model (.tflite) into a vireo weight file"},
+    {"convert", cmd_convert, "convert a model (.tflite, TF.js model.json) into a vireo weight file"},
     {"run", cmd_run, "run a model on raw input tensors and print the top classes"},
     {"info", cmd_info, "print a weight file's header, metadata and tensors (--verify: data checksum)"},
 };

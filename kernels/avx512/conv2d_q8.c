@@ -23,7 +23,7 @@
  * block's register tiles (balanced heights) over each group's weights.
  *
  * scratch (vk_conv2d_q8_scratch, pack_conv.c, follows this layout):
- *   [ceil(OC/16) × cq_panel (10 vectors of constants)][cq_block(Kp) × Kp im2col]
+ *   [ceil(OC/16) × 640-byte cq_panel (constants)][cq_block(Kp) × Kp im2col]
  */
 #include <string.h>
 
@@ -32,8 +32,9 @@
 #include "conv2d_q8.h"
 
 /* vk_conv2d_q8_scratch (pack_conv.c, compiled for every architecture) counts
- * 640 bytes per panel. */
-_Static_assert(sizeof(cq_panel) == 640, "cq_panel size is mirrored in pack_conv.c");
+ * 640 bytes per panel: enough for this layout (512 since requantization rounds
+ * once and needs two constants fewer). */
+_Static_assert(sizeof(cq_panel) <= 640, "cq_panel must fit what pack_conv.c reserves");
 
 /* Pixels per block: A rows of Kp bytes in ~32 KB, a multiple of every tile
  * height (12, 8, 6). Mirrored by vk_conv2d_q8_scratch. */
@@ -72,26 +73,60 @@ static int setup(const vk_conv2d_q8_args *a, cq_panel *cst, int32_t zu, int K, i
     return has_left;
 }
 
-/* rs[i] = bo · Σ (bytes of pixel i, +128 when sgn), in place. */
+/* Σ of the bytes of one pixel (+128 each when flip) as 8 partial u64 sums. */
+VQ_AI __m512i pixel_sums(const uint8_t *p, int C, __m512i flip)
+{
+    const __m512i z = _mm512_setzero_si512();
+    __m512i s = z;
+    int c = 0;
+    for (; c + 64 <= C; c += 64)
+        s = _mm512_add_epi64(
+            s, _mm512_sad_epu8(_mm512_xor_si512(_mm512_loadu_si512(p + c), flip), z));
+    if (c < C) {
+        const __mmask64 m = _bzhi_u64(~0ull, (unsigned)(C - c));
+        const __m512i v = _mm512_maskz_mov_epi8(
+            m, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, p + c), flip));
+        s = _mm512_add_epi64(s, _mm512_sad_epu8(v, z));
+    }
+    return s;
+}
+
+/* Pairwise sums of the 64-bit lanes of a and b: lane pairs of each 128-bit
+ * block, a's in the low lane, b's in the high one. */
+VQ_AI __m512i hadd2(__m512i a, __m512i b)
+{
+    return _mm512_add_epi64(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b));
+}
+
+/* Sums of the 128-bit blocks pairwise: (a0+a1, a2+a3, b0+b1, b2+b3). */
+VQ_AI __m512i hadd4(__m512i a, __m512i b)
+{
+    return _mm512_add_epi64(_mm512_shuffle_i64x2(a, b, 0x88), _mm512_shuffle_i64x2(a, b, 0xDD));
+}
+
+/* rs[i] = bo · Σ (bytes of pixel i, +128 when sgn), in place; eight pixels'
+ * partial sums reduced together (a transposing add tree) rather than one by
+ * one. */
 static void rowsums(const uint8_t *A, ptrdiff_t lda, int M, int C, int sgn, int32_t bo,
                     int32_t *rs)
 {
-    const __m512i flip = _mm512_set1_epi8(sgn ? (char)0x80 : 0), z = _mm512_setzero_si512();
-    for (int i = 0; i < M; i++) {
-        const uint8_t *p = A + i * lda;
-        __m512i s = z;
-        int c = 0;
-        for (; c + 64 <= C; c += 64)
-            s = _mm512_add_epi64(
-                s, _mm512_sad_epu8(_mm512_xor_si512(_mm512_loadu_si512(p + c), flip), z));
-        if (c < C) {
-            const __mmask64 m = _bzhi_u64(~0ull, (unsigned)(C - c));
-            const __m512i v = _mm512_maskz_mov_epi8(
-                m, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, p + c), flip));
-            s = _mm512_add_epi64(s, _mm512_sad_epu8(v, z));
-        }
-        rs[i] = (int32_t)((uint32_t)bo * (uint32_t)_mm512_reduce_add_epi64(s));
+    const __m512i flip = _mm512_set1_epi8(sgn ? (char)0x80 : 0);
+    const __m512i bov = _mm512_set1_epi32(bo);
+    int i = 0;
+    for (; i + 8 <= M; i += 8) {
+        __m512i s[8];
+        for (int j = 0; j < 8; j++)
+            s[j] = pixel_sums(A + (i + j) * lda, C, flip);
+        const __m512i t = hadd4(hadd4(hadd2(s[0], s[1]), hadd2(s[2], s[3])),
+                                hadd4(hadd2(s[4], s[5]), hadd2(s[6], s[7])));
+        /* lanes 0..7 = pixels i..i+7 */
+        const __m256i v = _mm512_cvtepi64_epi32(t);
+        _mm256_storeu_si256((__m256i *)(rs + i),
+                            _mm256_mullo_epi32(v, _mm512_castsi512_si256(bov)));
     }
+    for (; i < M; i++)
+        rs[i] = (int32_t)((uint32_t)bo *
+                          (uint32_t)_mm512_reduce_add_epi64(pixel_sums(A + i * lda, C, flip)));
 }
 
 /* n bytes src -> dst with the sign flip, summed into *sum (u64 lanes) when RS. */

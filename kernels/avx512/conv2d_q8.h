@@ -13,11 +13,10 @@
  * (e) and odd lanes' (o) 64-bit terms sit in 64-bit lanes, as vpmuldq's
  * products do. With e the right shift (0 when the shift is to the left):
  *   mult_odd  the odd multipliers, in the low half of each 64-bit lane;
- *   add       2^30 + 2^(30+e) (2^30 for e = 0);
- *   neg       -2^30 for e >= 1, INT64_MIN (never below) for e = 0;
+ *   add       2^(30+e), half of the final divisor;
  *   sh        31 + e. */
 typedef struct vq_rq {
-    __m512i mult, mult_odd, add_e, add_o, neg_e, neg_o, sh_e, sh_o, lsh;
+    __m512i mult, mult_odd, add_e, add_o, sh_e, sh_o, lsh;
 } vq_rq;
 
 /* From 16 multipliers and 16 shifts (TFLite convention). */
@@ -25,19 +24,16 @@ VQ_AI vq_rq vq_rq_make(__m512i m, __m512i s)
 {
     vq_rq q;
     const __m512i zero = _mm512_setzero_si512();
+    /* shifts clamped to [-31, 30] as requant.h does */
+    s = _mm512_min_epi32(_mm512_max_epi32(s, _mm512_set1_epi32(-31)), _mm512_set1_epi32(30));
     const __m512i e = _mm512_max_epi32(_mm512_sub_epi32(zero, s), zero);
     const __m512i ee = _mm512_and_si512(e, _mm512_set1_epi64(0xFFFFFFFF));
     const __m512i eo = _mm512_srli_epi64(e, 32);
-    const __mmask8 pe = _mm512_test_epi64_mask(ee, ee), po = _mm512_test_epi64_mask(eo, eo);
     const __m512i one = _mm512_set1_epi64(1), c30 = _mm512_set1_epi64(30);
-    const __m512i h30 = _mm512_set1_epi64(1ll << 30);
-    const __m512i never = _mm512_set1_epi64(INT64_MIN), n30 = _mm512_set1_epi64(-(1ll << 30));
     q.mult = m;
     q.mult_odd = _mm512_srli_epi64(m, 32);
-    q.add_e = _mm512_add_epi64(h30, _mm512_maskz_sllv_epi64(pe, one, _mm512_add_epi64(ee, c30)));
-    q.add_o = _mm512_add_epi64(h30, _mm512_maskz_sllv_epi64(po, one, _mm512_add_epi64(eo, c30)));
-    q.neg_e = _mm512_mask_blend_epi64(pe, never, n30);
-    q.neg_o = _mm512_mask_blend_epi64(po, never, n30);
+    q.add_e = _mm512_sllv_epi64(one, _mm512_add_epi64(ee, c30));
+    q.add_o = _mm512_sllv_epi64(one, _mm512_add_epi64(eo, c30));
     q.sh_e = _mm512_add_epi64(ee, _mm512_set1_epi64(31));
     q.sh_o = _mm512_add_epi64(eo, _mm512_set1_epi64(31));
     q.lsh = _mm512_max_epi32(s, zero);
@@ -58,15 +54,8 @@ VQ_AI vq_rq vq_rq_load(const int32_t *mult, const int8_t *shift, int per_channel
 
 /* vk_mbqm (requant.h) on 16 lanes, bit-exact:
  *  - x << lsh saturated to int32 (only when some shift is > 0);
- *  - SaturatingRoundingDoublingHighMul(x, m) = floor((p + 2^30) / 2^31) with
- *    p = x·m: the truncating division of gemmlowp with its sign-dependent
- *    nudge is this floor for every product (the saturating case
- *    x = m = INT32_MIN needs m < 0, which a Q31 multiplier never is);
- *  - RoundingDivideByPOT(t, e), e >= 1, rounds half away from zero:
- *    floor((t + 2^(e-1) - [t < 0]) / 2^e), and t < 0 exactly when p < -2^30.
- *    Nested floors of exact divisions compose, so both steps are one shift
- *    of the 64-bit product:
- *      floor((p + 2^30 + 2^(30+e) - 2^31·[p < -2^30]) / 2^(31+e)). */
+ *  - one rounding of the exact 64-bit product p = x·m:
+ *      floor((p + 2^(30+e)) / 2^(31+e)). */
 VQ_AI __m512i vq_mbqm(__m512i x, const vq_rq *q, int has_left)
 {
     if (has_left) {
@@ -76,15 +65,10 @@ VQ_AI __m512i vq_mbqm(__m512i x, const vq_rq *q, int has_left)
             _mm512_xor_si512(_mm512_srai_epi32(x, 31), _mm512_set1_epi32(INT32_MAX));
         x = _mm512_mask_mov_epi32(y, ovf, sat);
     }
-    const __m512i h = _mm512_set1_epi64(1ll << 31);
     __m512i pe = _mm512_mul_epi32(x, q->mult);
     __m512i po = _mm512_mul_epi32(_mm512_shuffle_epi32(x, _MM_PERM_DDBB), q->mult_odd);
-    const __mmask8 ke = _mm512_cmplt_epi64_mask(pe, q->neg_e);
-    const __mmask8 ko = _mm512_cmplt_epi64_mask(po, q->neg_o);
-    pe = _mm512_add_epi64(pe, q->add_e);
-    po = _mm512_add_epi64(po, q->add_o);
-    pe = _mm512_srav_epi64(_mm512_mask_sub_epi64(pe, ke, pe, h), q->sh_e);
-    po = _mm512_srav_epi64(_mm512_mask_sub_epi64(po, ko, po, h), q->sh_o);
+    pe = _mm512_srav_epi64(_mm512_add_epi64(pe, q->add_e), q->sh_e);
+    po = _mm512_srav_epi64(_mm512_add_epi64(po, q->add_o), q->sh_o);
     /* the results fit 32 bits: the low halves, odd ones moved up */
     return _mm512_mask_shuffle_epi32(pe, 0xAAAA, po, _MM_PERM_CCAA);
 }

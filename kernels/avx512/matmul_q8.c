@@ -11,10 +11,12 @@
  *
  * Loop order: blocks of rows whose A slice stays in L2 (balanced, so that no
  * block is a sliver); inside, 32-column tiles whose B slice (K×32 bytes) stays
- * in L1 (L2 for K = 3072) while every row tile of the block runs over it. Row
- * tiles have balanced heights too (197 rows = 10×12 + 7×11, not 16×12 + 5).
- * Full-width s32 tiles are stored by the microkernel; the others go through a
- * stack tile to the epilogue (requantization, dequantization, masked stores).
+ * in L1 (L2 for K = 3072) while every row tile of the block runs over it, each
+ * row tile prefetching a share of the next B slice (weights usually come from
+ * memory). Row tiles have balanced heights too (197 rows = 10×12 + 7×11, not
+ * 16×12 + 5). Full-width s32 tiles are stored by the microkernel; the others go
+ * through a stack tile to the epilogue (requantization exactly as requant.h,
+ * dequantization, masked stores).
  */
 #include <immintrin.h>
 #include <stdint.h>
@@ -33,19 +35,22 @@
 /* A rows per block: an A block of at most this many bytes stays in L2. */
 #define A_BLOCK_BYTES (640 * 1024)
 #define MC_MAX 480
-/* B bigger than this is taken to live beyond L2 (1 MB on Zen 5, shared with A):
- * the next tile's B columns are then prefetched. */
-#define B_L2_BYTES (640 * 1024)
-/* Outputs bigger than this are taken not to be in cache when written: each
- * row tile then prefetches its output lines (the stores would stall on them),
- * which only costs when they are cached anyway. */
-#define C_L2_BYTES (1024 * 1024)
+/* Outputs bigger than this are taken not to be in L1/L2 when written: each
+ * row tile then prefetches its output lines, else the stores stall on them
+ * (-40 % for MobileNet's 3136×24 s32 output coming from memory); when they are
+ * cached after all, that costs up to 10 %. */
+#define C_L2_BYTES (256 * 1024)
 
 /* ------------------------------------------------------------ column terms */
 
-/* Output-stage parameters of one vector of 16 columns. */
+/* Output-stage parameters of one vector of 16 columns. Requantization
+ * (requant.h: r = (xs·m + 2^(t-1)) >> t, xs the left-shifted accumulator,
+ * t = 31 + right shift): per 32-bit lane the multiplier, left shift and t;
+ * per 64-bit lane, for the even and the odd lanes' products, the multiplier
+ * (odd: moved to the even position), the shift and the rounding term. */
 typedef struct vec_params {
-    vk_q8_rq rq;
+    __m512i mult, left, t;
+    __m512i mult_odd, sh_e, sh_o, rnd_e, rnd_o;
     __m512 wscale, bias_f;
 } vec_params;
 
@@ -66,31 +71,39 @@ typedef struct q8_ctx {
     int32_t cz;         /* -(s + za) */
     int32_t kconst;     /* -K·bo·(s + za) */
     int any_left;       /* some channel has shift > 0 */
+    int odd_fast;       /* every channel has shift < 0 (t >= 32) */
     int32_t lo_z, hi_z; /* clamp bounds minus the output zero point */
-    int right_pt;       /* per-tensor right shift (>= 0) */
 } q8_ctx;
 
 static int32_t clamp32(int64_t v) { return v < INT32_MIN ? INT32_MIN : v > INT32_MAX ? INT32_MAX : (int32_t)v; }
+
+/* The 64-bit-lane fields from the 32-bit ones. Odd lanes: with t >= 32 for
+ * all, shifting their product right by t - 32 leaves the result in place in
+ * the high half (odd_fast); else by t, and moved up afterwards. */
+static void vec_finish(const q8_ctx *q, vec_params *v)
+{
+    const __m512i lo32 = _mm512_set1_epi64(0xffffffff), one = _mm512_set1_epi64(1);
+    const __m512i te = _mm512_and_si512(v->t, lo32), to = _mm512_srli_epi64(v->t, 32);
+    v->mult_odd = _mm512_srli_epi64(v->mult, 32);
+    v->sh_e = te;
+    v->sh_o = q->odd_fast ? _mm512_sub_epi64(to, _mm512_set1_epi64(32)) : to;
+    v->rnd_e = _mm512_sllv_epi64(one, _mm512_sub_epi64(te, one));
+    v->rnd_o = _mm512_sllv_epi64(one, _mm512_sub_epi64(to, one));
+}
 
 static void vec_setup(const q8_ctx *q, int nj, __mmask16 m, vec_params *v)
 {
     const vk_matmul_q8_args *a = q->a;
     if (a->out == VK_Q8_OUT_U8 || a->out == VK_Q8_OUT_S8) {
-        vk_q8_rq *r = &v->rq;
         const int pc = a->rq.per_channel;
-        const __m512i sh = pc ? _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, a->rq.shift + nj))
-                              : _mm512_set1_epi32(a->rq.shift[0]);
-        const __m512i e = _mm512_max_epi32(_mm512_sub_epi32(_mm512_setzero_si512(), sh),
-                                           _mm512_setzero_si512());
-        r->mult = pc ? _mm512_maskz_loadu_epi32(m, a->rq.mult + nj) : _mm512_set1_epi32(a->rq.mult[0]);
-        r->mult_odd = _mm512_srli_epi64(r->mult, 32);
-        r->left = _mm512_max_epi32(sh, _mm512_setzero_si512());
-        r->rm1 = _mm512_max_epi32(_mm512_sub_epi32(e, _mm512_set1_epi32(1)), _mm512_setzero_si512());
-        r->rone = _mm512_min_epi32(e, _mm512_set1_epi32(1));
-        r->rnz = _mm512_test_epi32_mask(e, e);
-        r->lo = _mm512_set1_epi32(q->lo_z);
-        r->hi = _mm512_set1_epi32(q->hi_z);
-        r->zero = _mm512_set1_epi32(a->rq.out_zero);
+        __m512i sh = pc ? _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, a->rq.shift + nj))
+                        : _mm512_set1_epi32(a->rq.shift[0]);
+        /* requant.h clamps shifts to [-31, 30] */
+        sh = _mm512_max_epi32(_mm512_min_epi32(sh, _mm512_set1_epi32(30)), _mm512_set1_epi32(-31));
+        v->mult = pc ? _mm512_maskz_loadu_epi32(m, a->rq.mult + nj) : _mm512_set1_epi32(a->rq.mult[0]);
+        v->left = _mm512_max_epi32(sh, _mm512_setzero_si512());
+        v->t = _mm512_sub_epi32(_mm512_set1_epi32(31), _mm512_min_epi32(sh, _mm512_setzero_si512()));
+        vec_finish(q, v);
     } else if (a->out == VK_Q8_OUT_F32) {
         v->wscale = a->w_scale_per_channel ? _mm512_maskz_loadu_ps(m, a->w_scale + nj)
                                            : _mm512_set1_ps(a->w_scale[0]);
@@ -123,38 +136,57 @@ static void col_setup(const q8_ctx *q, int n, int n_end, col_tile *t)
         vec_params *v = &t->p[1];
         t->mask[1] = (__mmask16)(t->mask[1] | t->mask[1] << 8);
         t->cterm[1] = _mm512_permutexvar_epi32(twice, t->cterm[1]);
-#define TWICE(f) v->rq.f = _mm512_permutexvar_epi32(twice, v->rq.f)
-        TWICE(mult), TWICE(left), TWICE(rm1), TWICE(rone);
+#define TWICE(f) v->f = _mm512_permutexvar_epi32(twice, v->f)
+        TWICE(mult), TWICE(left), TWICE(t);
 #undef TWICE
-        v->rq.mult_odd = _mm512_srli_epi64(v->rq.mult, 32);
-        v->rq.rnz = _mm512_test_epi32_mask(v->rq.rone, v->rq.rone);
+        if (a->out == VK_Q8_OUT_U8 || a->out == VK_Q8_OUT_S8)
+            vec_finish(q, v);
         v->wscale = _mm512_permutexvar_ps(twice, v->wscale);
         v->bias_f = _mm512_permutexvar_ps(twice, v->bias_f);
     }
 }
 
+/* ----------------------------------------------------------- requantization */
+
+/* vk_mbqm (requant.h), 16 lanes: one rounding, half up, of the exact 64-bit
+ * product (|result| < 2^31, see there). */
+AI __m512i mbqm16(__m512i x, const vec_params *p, const int HL, const int OF)
+{
+    if (HL) {
+        /* x << left, saturated: an overflow shows as a shift that does not
+         * round-trip. */
+        const __m512i y = _mm512_sllv_epi32(x, p->left);
+        const __mmask16 ovf = _mm512_cmpneq_epi32_mask(_mm512_srav_epi32(y, p->left), x);
+        const __m512i sat = _mm512_xor_si512(_mm512_srai_epi32(x, 31), _mm512_set1_epi32(INT32_MAX));
+        x = _mm512_mask_mov_epi32(y, ovf, sat);
+    }
+    const __m512i pe = _mm512_add_epi64(_mm512_mul_epi32(x, p->mult), p->rnd_e);
+    const __m512i po = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), p->mult_odd), p->rnd_o);
+    const __m512i re = _mm512_srav_epi64(pe, p->sh_e);
+    const __m512i ro = OF ? _mm512_srav_epi64(po, p->sh_o)
+                          : _mm512_slli_epi64(_mm512_srav_epi64(po, p->sh_o), 32);
+    return _mm512_mask_blend_epi32(0xAAAA, re, ro);
+}
+
 /* ---------------------------------------------------------------- epilogue */
 
 /* Output kinds: s32; U8 and S8 alike (the clamp bounds lie inside the output
- * type, so vpmovdb's truncation stores the right byte); f32. Q8 variants: PC
- * per-channel multipliers, HL some left shift, RS per-tensor right shift > 0. */
+ * type, so truncating and saturating narrowing both store the right byte);
+ * f32. Q8 variants: HL some left shift, OF see vec_finish. */
 enum { KIND_S32, KIND_Q8, KIND_F32 };
 
 typedef struct epi_consts {
-    int rs;    /* per-tensor right shift */
+    __m512i lo, hi, zero;
     __m512 as; /* activation scale of the row (F32) */
 } epi_consts;
 
-AI __m512i out_val(const int KIND, const int PC, const int HL, const int RS, const vk_act ACT,
-                   __m512i v, const vec_params *p, const epi_consts *k)
+AI __m512i out_val(const int KIND, const int HL, const int OF, const vk_act ACT, __m512i v,
+                   const vec_params *p, const epi_consts *k)
 {
     if (KIND == KIND_Q8) {
-        v = vk_q8_mbqm16(v, &p->rq, HL);
-        if (PC)
-            v = vk_q8_rdivpot16_v(v, &p->rq);
-        else if (RS)
-            v = vk_q8_rdivpot16_s(v, k->rs);
-        return vk_q8_clamp16(v, &p->rq);
+        v = mbqm16(v, p, HL, OF);
+        /* Clamp before adding the zero point: cannot overflow. */
+        return _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(v, k->lo), k->hi), k->zero);
     }
     if (KIND == KIND_F32) {
         /* Same operations and roundings as the reference (no FMA). */
@@ -167,8 +199,10 @@ AI __m512i out_val(const int KIND, const int PC, const int HL, const int RS, con
 /* Stores the lanes of mask m of one output vector from element c on. */
 AI void out_put(const int KIND, const vk_matmul_q8_args *a, ptrdiff_t c, __mmask16 m, __m512i v)
 {
+    /* vpmovdb to a register, then a masked store: the memory form of
+     * vpmovdb is slower. */
     if (KIND == KIND_Q8)
-        _mm512_mask_cvtepi32_storeu_epi8((int8_t *)a->C + c, m, v);
+        _mm_mask_storeu_epi8((int8_t *)a->C + c, m, _mm512_cvtepi32_epi8(v));
     else if (KIND == KIND_F32)
         _mm512_mask_storeu_ps((float *)a->C + c, m, _mm512_castsi512_ps(v));
     else
@@ -177,14 +211,33 @@ AI void out_put(const int KIND, const vk_matmul_q8_args *a, ptrdiff_t c, __mmask
 
 /* acc: the stack tile, rows NT apart, or for a half tile rows 16 apart and
  * the shared vectors from acc + 16·MRH on (see matmul_q8_uk.h). */
-AI void epi(const int KIND, const int PC, const int HL, const int RS, const vk_act ACT,
-            const q8_ctx *q, const col_tile *t, const int32_t *acc, int m, int rows, int n)
+AI void epi(const int KIND, const int HL, const int OF, const vk_act ACT, const q8_ctx *q,
+            const col_tile *t, const int32_t *acc, int m, int rows, int n)
 {
     const vk_matmul_q8_args *a = q->a;
-    epi_consts k = {.rs = q->right_pt};
-#define VAL(v, j) out_val(KIND, PC, HL, RS, ACT, v, &t->p[j], &k)
+    epi_consts k = {.lo = _mm512_set1_epi32(q->lo_z), .hi = _mm512_set1_epi32(q->hi_z),
+                    .zero = _mm512_set1_epi32(a->rq.out_zero)};
+    /* Local copies: the parameters then stay in registers, where through t
+     * every output store (which may alias anything) would force a reload. */
+    const vec_params p0 = t->p[0], p1 = t->nv > 1 ? t->p[1] : t->p[0];
+#define VAL(v, j) out_val(KIND, HL, OF, ACT, v, (j) ? &p1 : &p0, &k)
 #define ASCALE(i) \
     (KIND == KIND_F32 ? _mm512_set1_ps(a->a_scale[a->a_scale_per_row ? m + (i) : 0]) : k.as)
+    if (KIND == KIND_Q8 && !t->half && t->nv == 2) {
+        /* Both vectors of a row in one store: saturating packs (exact, the
+         * values are clamped into the type) interleave them by 128-bit lane,
+         * a permutation restores the order. */
+        const __mmask32 m32 = (__mmask32)t->mask[0] | (__mmask32)t->mask[1] << 16;
+        const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0);
+        for (int i = 0; i < rows; i++) {
+            const __m512i w = _mm512_packs_epi32(VAL(_mm512_load_si512(acc + i * NT), 0),
+                                                 VAL(_mm512_load_si512(acc + i * NT + 16), 1));
+            const __m512i b = a->out == VK_Q8_OUT_U8 ? _mm512_packus_epi16(w, w) : _mm512_packs_epi16(w, w);
+            _mm256_mask_storeu_epi8((int8_t *)a->C + (ptrdiff_t)(m + i) * a->ldc + n, m32,
+                                    _mm512_castsi512_si256(_mm512_permutexvar_epi32(order, b)));
+        }
+        return;
+    }
     if (!t->half) {
         for (int i = 0; i < rows; i++) {
             const ptrdiff_t c = (ptrdiff_t)(m + i) * a->ldc + n;
@@ -217,21 +270,22 @@ AI void epi(const int KIND, const int PC, const int HL, const int RS, const vk_a
 
 typedef void (*epi_fn)(const q8_ctx *q, const col_tile *t, const int32_t *acc, int m, int rows,
                        int n);
-#define EPI_DEF(NAME, KIND, PC, HL, RS, ACT)                                                  \
+#define EPI_DEF(NAME, KIND, HL, OF, ACT)                                                      \
     static void NAME(const q8_ctx *q, const col_tile *t, const int32_t *acc, int m, int rows,  \
                      int n)                                                                   \
     {                                                                                         \
-        epi(KIND, PC, HL, RS, ACT, q, t, acc, m, rows, n);                                    \
+        epi(KIND, HL, OF, ACT, q, t, acc, m, rows, n);                                        \
     }
-EPI_DEF(epi_s32, KIND_S32, 0, 0, 0, VK_ACT_NONE)
-EPI_DEF(epi_q8_010, KIND_Q8, 0, 1, 0, VK_ACT_NONE)
-EPI_DEF(epi_q8_011, KIND_Q8, 0, 1, 1, VK_ACT_NONE)
-EPI_DEF(epi_q8_110, KIND_Q8, 1, 1, 0, VK_ACT_NONE)
-EPI_DEF(epi_f32_none, KIND_F32, 0, 0, 0, VK_ACT_NONE)
-EPI_DEF(epi_f32_relu, KIND_F32, 0, 0, 0, VK_ACT_RELU)
-EPI_DEF(epi_f32_relu6, KIND_F32, 0, 0, 0, VK_ACT_RELU6)
-EPI_DEF(epi_f32_gelu, KIND_F32, 0, 0, 0, VK_ACT_GELU)
-EPI_DEF(epi_f32_quickgelu, KIND_F32, 0, 0, 0, VK_ACT_QUICKGELU)
+EPI_DEF(epi_s32, KIND_S32, 0, 0, VK_ACT_NONE)
+EPI_DEF(epi_q8_00, KIND_Q8, 0, 0, VK_ACT_NONE)
+EPI_DEF(epi_q8_01, KIND_Q8, 0, 1, VK_ACT_NONE)
+EPI_DEF(epi_q8_10, KIND_Q8, 1, 0, VK_ACT_NONE)
+EPI_DEF(epi_q8_11, KIND_Q8, 1, 1, VK_ACT_NONE)
+EPI_DEF(epi_f32_none, KIND_F32, 0, 0, VK_ACT_NONE)
+EPI_DEF(epi_f32_relu, KIND_F32, 0, 0, VK_ACT_RELU)
+EPI_DEF(epi_f32_relu6, KIND_F32, 0, 0, VK_ACT_RELU6)
+EPI_DEF(epi_f32_gelu, KIND_F32, 0, 0, VK_ACT_GELU)
+EPI_DEF(epi_f32_quickgelu, KIND_F32, 0, 0, VK_ACT_QUICKGELU)
 
 static epi_fn pick_epilogue(const q8_ctx *q)
 {
@@ -239,10 +293,8 @@ static epi_fn pick_epilogue(const q8_ctx *q)
     switch (a->out) {
     case VK_Q8_OUT_U8:
     case VK_Q8_OUT_S8:
-        /* Only with left shifts: the others run as jobs (make_jobs). */
-        if (a->rq.per_channel)
-            return epi_q8_110;
-        return q->right_pt ? epi_q8_011 : epi_q8_010;
+        return q->any_left ? (q->odd_fast ? epi_q8_11 : epi_q8_10)
+                           : (q->odd_fast ? epi_q8_01 : epi_q8_00);
     case VK_Q8_OUT_F32:
         switch (a->act) {
         case VK_ACT_RELU: return epi_f32_relu;
@@ -253,31 +305,6 @@ static epi_fn pick_epilogue(const q8_ctx *q)
         }
     default: return epi_s32;
     }
-}
-
-/* The requantization of a finished tile as jobs (matmul_q8_uk.h) for the
- * next microkernel call; same layouts as epi(). Returns their number. */
-static int make_jobs(const q8_ctx *q, const col_tile *t, const int32_t *acc, int m, int rows,
-                     int n, vk_q8_job *job)
-{
-    const vk_matmul_q8_args *a = q->a;
-    int8_t *c = (int8_t *)a->C + (ptrdiff_t)m * a->ldc + n;
-    int nj = 0;
-    if (!t->half) {
-        for (int i = 0; i < rows; i++)
-            for (int j = 0; j < t->nv; j++)
-                job[nj++] = (vk_q8_job){.src = acc + i * NT + 16 * j, .p = &t->p[j].rq,
-                                        .d0 = c + i * a->ldc + 16 * j, .m0 = t->mask[j]};
-        return nj;
-    }
-    for (int i = 0; i < rows; i++)
-        job[nj++] = (vk_q8_job){.src = acc + 16 * i, .p = &t->p[0].rq, .d0 = c + i * a->ldc, .m0 = 0xffff};
-    for (int i = 0; i < rows; i += 2)
-        job[nj++] = (vk_q8_job){.src = acc + 16 * MRH + 8 * i, .p = &t->p[1].rq,
-                                .d0 = c + i * a->ldc + 16, .m0 = t->mask[1] & 0x00ff,
-                                .d1 = c + (i + 1 < rows ? (i + 1) * a->ldc + 8 : 0),
-                                .m1 = i + 1 < rows ? t->mask[1] & 0xff00 : 0};
-    return nj;
 }
 
 /* ------------------------------------------------------------------ driver */
@@ -299,10 +326,9 @@ static int32_t row_sum(const uint8_t *p, int K, int sgn)
     return (int32_t)_mm512_reduce_add_epi64(s);
 }
 
-/* prefetchw / prefetcht2 (every AVX-512 CPU has both). Inline asm: GCC
- * deletes loops whose only statements are __builtin_prefetch as dead code. */
+/* prefetchw (every AVX-512 CPU has it). Inline asm: GCC deletes loops whose
+ * only statements are __builtin_prefetch as dead code. */
 static inline void prefetchw(const void *p) { __asm__ volatile("prefetchw %0" : : "m"(*(const char *)p)); }
-static inline void prefetch_l2(const void *p) { __asm__ volatile("prefetcht2 %0" : : "m"(*(const char *)p)); }
 
 /* The tile's output lines, requested before its K loop so that the epilogue's
  * stores do not wait for them. */
@@ -338,19 +364,14 @@ void vk_matmul_q8_avx512(const vk_matmul_q8_args *a, int m0, int m1, int n0, int
         hi = hi > thi ? thi : hi;
         q.lo_z = clamp32(lo - a->rq.out_zero);
         q.hi_z = clamp32(hi - a->rq.out_zero);
-        if (a->rq.per_channel) {
-            for (int n = n0; n < n1 && !q.any_left; n++)
-                q.any_left = a->rq.shift[n] > 0;
-        } else {
-            q.any_left = a->rq.shift[0] > 0;
-            q.right_pt = a->rq.shift[0] < 0 ? -a->rq.shift[0] : 0;
+        const int c0 = a->rq.per_channel ? n0 : 0, c1 = a->rq.per_channel ? n1 : 1;
+        q.odd_fast = 1;
+        for (int c = c0; c < c1; c++) {
+            q.any_left |= a->rq.shift[c] > 0;
+            q.odd_fast &= a->rq.shift[c] < 0;
         }
     }
     const epi_fn epi_f = pick_epilogue(&q);
-    /* Requantization without left shifts runs as jobs inside the next
-     * microkernel call (the last tile's after the loops). */
-    const int jobs = osz == 1 && !q.any_left;
-    const int b_far = (size_t)K4 * 4 * (size_t)(n1 - n0) > B_L2_BYTES;
     const int c_far = (size_t)(m1 - m0) * (size_t)(n1 - n0) * osz > C_L2_BYTES;
 
     /* Row blocks of at most A_BLOCK_BYTES of A, as even as possible. */
@@ -359,13 +380,7 @@ void vk_matmul_q8_avx512(const vk_matmul_q8_args *a, int m0, int m1, int n0, int
     const int nmb = (m1 - m0 + mc - 1) / mc;
     mc = (m1 - m0 + nmb - 1) / nmb;
     int32_t rterm[MC_MAX];
-    /* Stack tiles (MRH × 24 fits too) and jobs: the previous tile's are still
-     * pending while the next one runs, and so are its column data. */
-    int32_t acc2[2][MR * NT] __attribute__((aligned(64)));
-    vk_q8_job job[2][2 * MR];
-    col_tile ct[2];
-    int cur = 0, ctile = 0, npend = 0;
-    const vk_q8_job *pend = NULL;
+    int32_t acc[MR * NT] __attribute__((aligned(64))); /* also MRH × 24 */
 
     for (int mb = m0; mb < m1; mb += mc) {
         const int rows = m1 - mb < mc ? m1 - mb : mc;
@@ -376,44 +391,38 @@ void vk_matmul_q8_avx512(const vk_matmul_q8_args *a, int m0, int m1, int n0, int
                                      (uint32_t)row_sum(ab + (ptrdiff_t)i * a->lda, K, sgn));
         for (int n = n0; n < n1; n += NT) {
             const int n_end = n1 - n < NT ? n1 : n + NT;
-            col_tile *const tp = &ct[ctile++ & 1];
-            col_setup(&q, n, n_end, tp);
-            const col_tile t = *tp;
+            col_tile t;
+            col_setup(&q, n, n_end, &t);
             /* Balanced row tiles: ntile tiles of base or base + 1 rows. */
             const int mr = t.half ? MRH : MR;
             const int ntile = (rows + mr - 1) / mr, base = rows / ntile, extra = rows % ntile;
             const vk_q8_ukr_fn *tab = t.half ? vk_q8_ukr_half[sgn] : vk_q8_ukr[sgn][t.nv - 1];
             const int direct = a->out == VK_Q8_OUT_S32 && n_end - n == 16 * t.nv;
             const int8_t *bp = a->Bp + (ptrdiff_t)(n / VK_Q8_NR) * bs;
-            /* The next tile's B columns, a share per row tile, when B comes
-             * from L3 or memory (when it fits in L2, the prefetches only cost). */
-            const char *bnext = (const char *)(bp + NT / VK_Q8_NR * bs);
-            const ptrdiff_t bnext_len = b_far && n + NT < n1 ? (n1 - n - NT > 16 ? 2 : 1) * bs : 0;
+            /* The next tile's B columns, a share per row tile, prefetched
+             * along its K loop: weights mostly come from L3 or memory (this
+             * costs a few % when B is in L2). */
+            const int bnext_lines = n + NT < n1 ? (int)((n1 - n - NT > 16 ? 2 : 1) * bs / 64) : 0;
+            const int share = (bnext_lines + ntile - 1) / ntile;
             for (int ti = 0, i0 = 0, h; ti < ntile; ti++, i0 += h) {
                 h = base + (ti < extra ? 1 : 0);
-                for (ptrdiff_t o = bnext_len * ti / ntile / 64 * 64; o < bnext_len * (ti + 1) / ntile; o += 64)
-                    prefetch_l2(bnext + o);
                 if (c_far)
                     prefetch_c(&q, mb + i0, h, n, n_end);
-                int32_t *acc = acc2[cur];
                 vk_q8_ukr_io io = {.init = t.cterm, .rterm = a->b_offset ? rterm + i0 : NULL,
                                    .c = acc, .c2 = acc + 16 * MRH, .ldc = t.half ? 16 : NT,
-                                   .jobs = pend, .njobs = npend};
+                                   .pf2 = share > kg};
+                if (share * ti < bnext_lines) {
+                    io.pf = bp + NT / VK_Q8_NR * bs + (ptrdiff_t)64 * share * ti;
+                    io.pfn = share * (ti + 1) > bnext_lines ? bnext_lines - share * ti : share;
+                }
                 if (direct) {
                     io.c = (int32_t *)a->C + (ptrdiff_t)(mb + i0) * a->ldc + n;
                     io.ldc = a->ldc;
                 }
                 tab[h - 1](ab + (ptrdiff_t)i0 * a->lda, a->lda, bp, bs, kg, ktail, &io);
-                if (jobs) {
-                    npend = make_jobs(&q, tp, acc, mb + i0, h, n, job[cur]);
-                    pend = job[cur];
-                    cur ^= 1;
-                } else if (!direct) {
+                if (!direct)
                     epi_f(&q, &t, acc, mb + i0, h, n);
-                }
             }
         }
     }
-    for (int j = 0; j < npend; j++)
-        vk_q8_run_job(&pend[j]);
 }

@@ -17,21 +17,18 @@
 
 static int32_t wrap32(int64_t v) { return (int32_t)(uint32_t)(uint64_t)v; }
 
-/* vk_requant_one, except that the zero point is added in 64 bits: with an
- * extreme accumulator and shift > 0 the int32 sum there could overflow. The
- * result is identical whenever vk_requant_one is defined. */
 static int32_t requant(int32_t acc, const vk_requant *rq, int n, int32_t lo, int32_t hi)
 {
     const int c = rq->per_channel ? n : 0;
-    int64_t v = (int64_t)vk_mbqm(acc, rq->mult[c], rq->shift[c]) + rq->out_zero;
-    return v < lo ? lo : v > hi ? hi : (int32_t)v;
+    return vk_requant_one(acc, rq->mult[c], rq->shift[c], rq->out_zero, lo, hi);
 }
 
 void vk_matmul_q8_ref(const vk_matmul_q8_args *a, int m0, int m1, int n0, int n1)
 {
     const int K = a->K, K4 = (K + 3) / 4;
     int32_t lo = a->rq.out_min, hi = a->rq.out_max;
-    /* The clamp bounds also saturate to the output type. */
+    /* The clamp bounds also saturate to the output type (out_min <= out_max
+     * assumed). */
     if (a->out == VK_Q8_OUT_U8) {
         lo = lo < 0 ? 0 : lo;
         hi = hi > 255 ? 255 : hi;

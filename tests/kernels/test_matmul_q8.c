@@ -46,7 +46,7 @@
 #define UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
-enum { SCALE_REAL, SCALE_BIG, SCALE_TINY, SCALE_MIXED };
+enum { SCALE_REAL, SCALE_BIG, SCALE_TINY, SCALE_MIXED, SCALE_RAW };
 enum { CLAMP_FULL, CLAMP_RELU6, CLAMP_RANDOM, CLAMP_WIDE };
 enum { DATA_RANDOM, DATA_FILL, DATA_SMALL };
 
@@ -182,8 +182,14 @@ static int run_case(const qcase *c0, uint64_t salt)
     const int is_u8 = c.out == VK_Q8_OUT_U8;
     const int tlo = is_u8 ? 0 : -128, thi = is_u8 ? 255 : 127;
     vk_requant rq = {.mult = mult, .shift = shift, .per_channel = c.per_channel};
-    for (int n = 0; n < (c.per_channel ? N : 1); n++)
-        vk_quantize_multiplier(pick_scale(&r, c.scale_kind, amax), &mult[n], &shift[n]);
+    for (int n = 0; n < (c.per_channel ? N : 1); n++) {
+        if (c.scale_kind == SCALE_RAW) { /* any Q31 multiplier, any int8 shift */
+            mult[n] = (int32_t)((1u << 30) + (uint32_t)(tu_next(&r) % (1u << 30)));
+            shift[n] = (int8_t)(uint8_t)tu_next(&r);
+        } else {
+            vk_quantize_multiplier(pick_scale(&r, c.scale_kind, amax), &mult[n], &shift[n]);
+        }
+    }
     rq.out_zero = tlo + (int32_t)(tu_next(&r) % 256);
     switch (c.clamp_kind) {
     case CLAMP_RELU6:
@@ -415,14 +421,15 @@ static void test_param_sweep(void **state)
 
 /* Requantization corner cases: multipliers with shift > 0 (left shift,
  * saturating), tiny ones (right shifts up to 31, multiplier 0), mixed per
- * channel; small data around the zero points so outputs are not all clamped;
- * ReLU6-style, random and wider-than-type clamps. */
+ * channel, raw Q31 multipliers with any int8 shift (requant.h clamps shifts to
+ * [-31, 30]); small data around the zero points so outputs are not all
+ * clamped; ReLU6-style, random and wider-than-type clamps. */
 static void test_requant(void **state)
 {
     (void)state;
     tu_rng r = tu_rng_make(4);
     int idx = 0, fails = 0;
-    for (int sk = 0; sk < 4; sk++)
+    for (int sk = 0; sk <= SCALE_RAW; sk++)
         for (int ck = 0; ck < 4; ck++)
             for (int data = 0; data < 3; data += 2)
                 for (int o = VK_Q8_OUT_U8; o <= VK_Q8_OUT_S8 && fails < 3; o++, idx++) {
@@ -431,11 +438,22 @@ static void test_requant(void **state)
                     c.a_signed = idx % 2;
                     c.a_zero = (c.a_signed ? -128 : 0) + (int)(tu_next(&r) % 256);
                     c.scale_kind = sk;
-                    c.per_channel = sk == SCALE_MIXED || (idx % 3 == 0);
+                    c.per_channel = sk == SCALE_MIXED || sk == SCALE_RAW || (idx % 3 == 0);
                     c.clamp_kind = ck;
                     c.data = data;
                     fails += run_case(&c, 3000 + (uint64_t)idx);
                 }
+    /* Accumulators near ±2^31 (a bias that wraps), where shifts beyond the
+     * clamped range would still show. */
+    for (int o = VK_Q8_OUT_U8; o <= VK_Q8_OUT_S8 && fails < 3; o++, idx++) {
+        qcase c = random_case(&r, 5, 40, 7, 0);
+        c.out = (vk_q8_out)o;
+        c.bias = 2;
+        c.scale_kind = SCALE_RAW;
+        c.per_channel = 1;
+        c.clamp_kind = CLAMP_FULL;
+        fails += run_case(&c, 3000 + (uint64_t)idx);
+    }
 }
 
 /* Extreme values, K = 4096: |a - za| = 255 and |b + bo| = 255 in every sign

@@ -1,8 +1,9 @@
 /* Quantized add / pooling / softmax and f32 max pooling.
  *  - add_q8: exhaustively over all 256×256 input pairs for several scale
- *    combinations, (a) exactly equal to TFLite's fixed-point formula written
- *    independently here in int64 arithmetic, and (b) within 1 of the ideal
- *    real-valued result rounded (the fixed point's own error is < 1 LSB).
+ *    combinations, (a) exactly equal to TFLite's fixed-point formula
+ *    (single-rounding form, see requant.h) written independently here in
+ *    int64, and (b) within 1 of the ideal real-valued result rounded (the
+ *    fixed point's own error is < 1 LSB).
  *  - pooling: exact against naive loops (integer rounding half away from zero).
  *  - softmax_q8: against a double-precision oracle, ±1 (f32 vs double can
  *    round the last bit of p/out_scale differently near .5). */
@@ -12,31 +13,25 @@
 
 #include "testutil.h"
 
-/* gemmlowp's SaturatingRoundingDoublingHighMul and RoundingDivideByPOT, as
- * TFLite states them, written out in int64 (independent of requant.h). */
-static int64_t srdhm64(int64_t a, int64_t b)
+/* TFLite's MultiplyByQuantizedMultiplier in its single-rounding form, written
+ * out here in int64 independently of requant.h: round half up of
+ * x · m · 2^shift / 2^31, from the exact product. */
+static int64_t mbqm64(int64_t x, int64_t m, int shift)
 {
-    if (a == INT32_MIN && b == INT32_MIN)
-        return INT32_MAX;
-    int64_t ab = a * b;
-    int64_t nudge = ab >= 0 ? (1ll << 30) : 1 - (1ll << 30);
-    int64_t q = (ab + nudge) / (1ll << 31);
-    return q;
-}
-
-static int64_t rdbpot64(int64_t x, int e)
-{
-    if (e == 0)
-        return x;
-    int64_t mask = (1ll << e) - 1, rem = x & mask, thr = (mask >> 1) + (x < 0);
-    return (x >> e) + (rem > thr);
+    int left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
+    x *= (int64_t)1 << left;
+    int total = 31 + right;
+    int64_t p = x * m, half = (int64_t)1 << (total - 1);
+    /* floor division, spelled out for negative p */
+    int64_t num = p + half, d = (int64_t)1 << total;
+    return num >= 0 ? num / d : -((-num + d - 1) / d);
 }
 
 static int32_t tflite_add(int32_t a, int32_t b, const vk_add_q8_params *p)
 {
-    int64_t sa = rdbpot64(srdhm64((int64_t)(a - p->a_zero) * (1ll << p->left_shift), p->a_mult), -p->a_shift);
-    int64_t sb = rdbpot64(srdhm64((int64_t)(b - p->b_zero) * (1ll << p->left_shift), p->b_mult), -p->b_shift);
-    int64_t o = rdbpot64(srdhm64(sa + sb, p->out_mult), -p->out_shift) + p->out_zero;
+    int64_t sa = mbqm64((int64_t)(a - p->a_zero) * (1ll << p->left_shift), p->a_mult, p->a_shift);
+    int64_t sb = mbqm64((int64_t)(b - p->b_zero) * (1ll << p->left_shift), p->b_mult, p->b_shift);
+    int64_t o = mbqm64(sa + sb, p->out_mult, p->out_shift) + p->out_zero;
     return (int32_t)(o < p->out_min ? p->out_min : o > p->out_max ? p->out_max : o);
 }
 
