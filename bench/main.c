@@ -11,6 +11,8 @@
 
 extern char **environ;
 
+int cmd_models(int argc, char **argv); /* models.c */
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -18,7 +20,8 @@ static void usage(FILE *f)
             "commands:\n"
             "  kernels    each kernel vs oneDNN on real model shapes (ViT-B, ResNet-50,\n"
             "             MobileNetV2, attention), with the machine's measured peak\n"
-            "  models     whole-model latency          (not implemented yet: a later issue)\n"
+            "  models     whole-model latency vs ONNX Runtime (prepare the models first:\n"
+            "             bench/prepare_models.sh; vireo-bench models --help)\n"
             "  pipeline   end-to-end search pipeline   (not implemented yet: a later issue)\n"
             "  index      index build / query          (not implemented yet: a later issue)\n\n"
             "kernels flags:\n"
@@ -296,7 +299,9 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "kernels"))
         return cmd_kernels(argc - 1, argv + 1);
-    if (!strcmp(cmd, "models") || !strcmp(cmd, "pipeline") || !strcmp(cmd, "index")) {
+    if (!strcmp(cmd, "models"))
+        return cmd_models(argc - 1, argv + 1);
+    if (!strcmp(cmd, "pipeline") || !strcmp(cmd, "index")) {
         fprintf(stderr, "vireo-bench: '%s' is not implemented yet (it comes with a later issue)\n",
                 cmd);
         return 2;

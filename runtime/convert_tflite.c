@@ -490,42 +490,8 @@ int vr_convert_tflite(const char *src, const char *dst, const vr_convert_opts *o
     }
     if (o && o->labels_path && read_labels(&c, o->labels_path))
         goto out;
-    void *gb;
-    size_t gl;
-    if (vr_graph_encode(c.g, c.refs, &gb, &gl)) {
-        cerr(&c, "out of memory");
+    if (vr_model_save_checked(c.w, c.g, c.refs, dst, err, errlen))
         goto out;
-    }
-    int set_rc = vw_writer_set_graph(c.w, gb, gl);
-    free(gb);
-    /* Load and plan the serialized model before writing it, so a file the
-     * runtime would refuse is never written (nor replaces a good one). */
-    void *buf = NULL;
-    size_t len;
-    if (set_rc || vw_writer_serialize(c.w, &buf, &len)) {
-        cerr(&c, "%s", vw_writer_error(c.w));
-        goto out;
-    }
-    vw_file *vf;
-    vr_model *vm = NULL;
-    char sub[256];
-    int ok = vw_open_mem(buf, len, &vf, sub, sizeof sub) == 0;
-    if (ok && vr_model_from_file(vf, &vm, sub, sizeof sub)) {
-        vw_close(vf);
-        ok = 0;
-    }
-    vr_plan *p = ok ? vr_plan_create(vm->graph, 1, vk_ops_for(VK_ISA_REF), sub, sizeof sub) : NULL;
-    vr_plan_free(p);
-    vr_model_close(vm);
-    free(buf);
-    if (!p) {
-        cerr(&c, "%s: converted model does not load: %s", src, sub);
-        goto out;
-    }
-    if (vw_writer_save(c.w, dst)) {
-        cerr(&c, "%s", vw_writer_error(c.w));
-        goto out;
-    }
     rc = 0;
 out:
     free(c.value_of);

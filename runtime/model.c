@@ -273,3 +273,33 @@ void vr_model_close(vr_model *m)
     vw_close(m->file);
     free(m);
 }
+
+int vr_model_save_checked(vw_writer *w, const vr_graph *g, const vr_node_refs *refs,
+                          const char *dst, char *err, size_t errlen)
+{
+    void *gb, *buf = NULL;
+    size_t gl, len;
+    if (vr_graph_encode(g, refs, &gb, &gl))
+        FAIL("out of memory");
+    int set_rc = vw_writer_set_graph(w, gb, gl);
+    free(gb);
+    if (set_rc || vw_writer_serialize(w, &buf, &len))
+        FAIL("%s", vw_writer_error(w));
+    vw_file *vf;
+    vr_model *vm = NULL;
+    char sub[256];
+    int ok = vw_open_mem(buf, len, &vf, sub, sizeof sub) == 0;
+    if (ok && vr_model_from_file(vf, &vm, sub, sizeof sub)) {
+        vw_close(vf);
+        ok = 0;
+    }
+    vr_plan *p = ok ? vr_plan_create(vm->graph, 1, vk_ops_for(VK_ISA_REF), sub, sizeof sub) : NULL;
+    vr_plan_free(p);
+    vr_model_close(vm);
+    free(buf);
+    if (!p)
+        FAIL("converted model does not load: %s", sub);
+    if (vw_writer_save(w, dst))
+        FAIL("%s", vw_writer_error(w));
+    return 0;
+}

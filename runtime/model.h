@@ -17,6 +17,12 @@ typedef struct vr_node_refs {
 /* Encodes g's values and nodes (weights as tensor indices from refs). */
 int vr_graph_encode(const vr_graph *g, const vr_node_refs *refs, void **buf, size_t *len);
 
+/* Encodes g into w's GRAPH section, serializes, reloads and plans the result,
+ * and writes dst (crash-safely) only if all of that succeeds: a converter never
+ * writes a model the runtime would refuse, nor replaces a good file with one. */
+int vr_model_save_checked(vw_writer *w, const vr_graph *g, const vr_node_refs *refs,
+                          const char *dst, char *err, size_t errlen);
+
 typedef struct vr_model {
     vw_file *file;
     vr_graph *graph;

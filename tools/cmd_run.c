@@ -1,12 +1,16 @@
 /* vireo run: one forward pass per input, printing the top classes (or the
- * raw output with --dump). Inputs are raw tensors in the model's input dtype
- * (H·W·C bytes for quantized models) until the image pipeline lands. */
+ * raw output with --dump). Inputs are image files (JPEG / BMP, recognised by
+ * their magic bytes; decoded and preprocessed from the model's preproc.*
+ * metadata, runtime/preprocess.h) or raw tensors in the model's input dtype
+ * (H·W·C elements; any file named *.raw or *.u8, or without an image magic). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "formats/image.h"
 #include "runtime/model.h"
+#include "runtime/preprocess.h"
 
 static void *read_file(const char *path, size_t want, char *err, size_t errlen)
 {
@@ -23,6 +27,52 @@ static void *read_file(const char *path, size_t want, char *err, size_t errlen)
         free(buf);
         return NULL;
     }
+    return buf;
+}
+
+/* An image file, by extension (.raw / .u8 are always raw tensors) and magic. */
+static int is_image(const char *path)
+{
+    size_t n = strlen(path);
+    if ((n >= 4 && !strcmp(path + n - 4, ".raw")) || (n >= 3 && !strcmp(path + n - 3, ".u8")))
+        return 0;
+    uint8_t head[4];
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    size_t got = fread(head, 1, sizeof head, f);
+    fclose(f);
+    return vf_image_sniff(head, got) != VF_IMG_UNKNOWN;
+}
+
+/* Decodes and preprocesses an image into a new buffer of in_bytes. */
+static void *read_image(const vr_model *m, vr_preproc *pp, int *pp_ready, const char *path,
+                        size_t in_bytes, char *err, size_t errlen)
+{
+    if (!*pp_ready) {
+        char sub[400];
+        if (vr_preproc_from_model(m, pp, sub, sizeof sub)) {
+            snprintf(err, errlen, "%s: model preprocessing: %s", path, sub);
+            return NULL;
+        }
+        *pp_ready = 1;
+    }
+    if (vr_preproc_bytes(pp) != in_bytes) {
+        snprintf(err, errlen, "%s: preprocessed size %zu differs from the model input %zu", path,
+                 vr_preproc_bytes(pp), in_bytes);
+        return NULL;
+    }
+    vf_image img;
+    if (vf_image_decode_file(path, NULL, &img, err, errlen))
+        return NULL;
+    void *buf = malloc(in_bytes);
+    char sub[400];
+    if (!buf || vr_preprocess(pp, &img, buf, sub, sizeof sub)) {
+        snprintf(err, errlen, "%s: %s", path, buf ? sub : "out of memory");
+        free(buf);
+        buf = NULL;
+    }
+    vf_image_free(&img);
     return buf;
 }
 
@@ -66,7 +116,7 @@ int cmd_run(int argc, char **argv)
             inputs[nin++] = argv[i];
     }
     if (!model || nin == 0) {
-        fprintf(stderr, "usage: vireo run -m MODEL.vwt [--top K] [-t THREADS] [--dump] INPUT.raw...\n");
+        fprintf(stderr, "usage: vireo run -m MODEL.vwt [--top K] [-t THREADS] [--dump] IMAGE|INPUT.raw...\n");
         free(inputs);
         return 2;
     }
@@ -86,10 +136,14 @@ int cmd_run(int argc, char **argv)
     void *out = malloc(out_n * vr_dtype_size(ov->dtype));
     float *score = malloc(out_n * sizeof *score);
     int rc = p && pool && out && score ? 0 : 1;
+    vr_preproc pp;
+    int pp_ready = 0;
     if (!p)
         fprintf(stderr, "vireo run: %s\n", err);
     for (int k = 0; k < nin && rc == 0; k++) {
-        void *in = read_file(inputs[k], in_bytes, err, sizeof err);
+        void *in = is_image(inputs[k])
+                       ? read_image(m, &pp, &pp_ready, inputs[k], in_bytes, err, sizeof err)
+                       : read_file(inputs[k], in_bytes, err, sizeof err);
         if (!in) {
             fprintf(stderr, "vireo run: %s\n", err);
             rc = 1;

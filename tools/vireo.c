@@ -12,7 +12,8 @@ typedef struct {
 static const command commands[] = {
     {"cpu", cmd_cpu, "print the detected CPU features and, per op, the kernel chosen"},
     {"convert", cmd_convert, "convert a model (.tflite, TF.js model.json) into a vireo weight file"},
-    {"run", cmd_run, "run a model on raw input tensors and print the top classes"},
+    {"run", cmd_run, "run a model on images (JPEG, BMP) or raw input tensors and print the top classes"},
+    {"embed", cmd_embed, "run a model on images and write its outputs as f32 rows (N x D) to a file"},
     {"info", cmd_info, "print a weight file's header, metadata and tensors (--verify: data checksum)"},
 };
 

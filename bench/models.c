@@ -1,0 +1,604 @@
+/* vireo-bench models: whole-model latency, ours vs ONNX Runtime.
+ *
+ * The models are prepared beforehand, untimed, by bench/prepare_models.sh
+ * into a cache directory (.vwt for us, .onnx + onnxruntime-node for the
+ * peer). For each (model, batch, threads): ours = vr_model_open +
+ * vr_plan_create(batch) + vr_plan_run on a vr_pool of `threads`, warm-up
+ * runs, then the median of --runs runs of one vr_plan_run each; the peer =
+ * bench/ort_bench.mjs run by node, which does the same with an ORT session
+ * and prints one JSON line that we merge into our row. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "kernels/cpu.h"
+#include "runtime/model.h"
+
+#define MAX_LIST 8
+
+typedef struct model_spec {
+    const char *name;  /* row's `model` */
+    const char *file;  /* in the cache dir */
+    const char *onnx;  /* peer model, or NULL: absolute figures only */
+    int quick;         /* in --quick */
+} model_spec;
+
+static const model_spec MODELS[] = {
+    {"resnet50", "resnet50.vwt", "resnet50.onnx", 1},
+    {"mobilenet_v2", "mobilenet_v2.vwt", "mobilenet_v2.onnx", 1},
+    {"coral-mobilenet_v2_1.0_224_quant", "coral-mobilenet_v2_1.0_224_quant.vwt", NULL, 0},
+    {"coral-tf2_mobilenet_v2_1.0_224_ptq", "coral-tf2_mobilenet_v2_1.0_224_ptq.vwt", NULL, 1},
+    {"coral-mobilenet_v1_1.0_224_quant_embedding_extractor",
+     "coral-mobilenet_v1_1.0_224_quant_embedding_extractor.vwt", NULL, 0},
+    {"coral-mobilenet_v1_0.25_128_quant", "coral-mobilenet_v1_0.25_128_quant.vwt", NULL, 0},
+    {"nsfwjs-mobilenet_v2", "nsfwjs-mobilenet_v2.vwt", NULL, 0},
+    {"nsfwjs-inception_v3", "nsfwjs-inception_v3.vwt", NULL, 0},
+};
+
+typedef struct mopts {
+    int json, quick, runs, warmup, wall, no_baseline;
+    int threads[MAX_LIST], nthreads;
+    int batch[MAX_LIST], nbatch;
+    const char *dir, *filter, *node, *script;
+} mopts;
+
+static void models_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: vireo-bench models [FLAGS]\n\n"
+            "Whole-model latency (ms per image) of the models bench/prepare_models.sh put in\n"
+            "the cache dir, next to ONNX Runtime (onnxruntime-node) where it runs the same model.\n\n"
+            "  --json            one JSON object per line (default: aligned table)\n"
+            "  --runs N          timed runs per side, median reported (default 5, >= 1)\n"
+            "  --warmup N        untimed runs first (default 2)\n"
+            "  --threads LIST    thread counts (default 1,2)\n"
+            "  --batch LIST      batch sizes (default 1,8; --quick: 1)\n"
+            "  --quick           resnet50, mobilenet_v2, coral tf2 MobileNetV2 (int8) only\n"
+            "  --filter SUBSTR   only models whose name contains SUBSTR\n"
+            "  --dir DIR         the model cache (default $VIREO_BENCH_MODELS, else\n"
+            "                    /tmp/vireo-bench-models)\n"
+            "  --clock auto|wall auto: 1-thread rows on CPU clocks, others on the wall clock\n"
+            "  --no-baseline     skip ONNX Runtime\n"
+            "  --node PATH       node executable (default: node on PATH)\n"
+            "  --ort-script PATH bench/ort_bench.mjs (default: found next to the sources)\n");
+}
+
+static int parse_list(const char *s, int *out, int *n, int maxv)
+{
+    *n = 0;
+    while (*s) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || v < 1 || v > maxv || *n == MAX_LIST || (*end && *end != ','))
+            return -1;
+        out[(*n)++] = (int)v;
+        s = *end ? end + 1 : end;
+    }
+    return *n ? 0 : -1;
+}
+
+static double cpu_thread_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return 1e3 * (double)ts.tv_sec + 1e-6 * (double)ts.tv_nsec;
+}
+
+static double wall_ms(void) { return 1e3 * bench_now(); }
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int file_exists(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* tools/torch_reference.py input_value: the ORT side feeds the same values
+ * (NCHW there, NHWC here). */
+static float input_value(int h, int w, int c)
+{
+    const int P = 97;
+    int n1 = 3 * h + 2 * w + 23 * c, n2 = h + 5 * w + 41 * c + 11;
+    double v = (3.0 * abs(2 * (n1 % P) - P) + 2.0 * abs(2 * (n2 % P) - P)) / (5.0 * P);
+    return (float)(4.0 * v - 2.0);
+}
+
+static void fill_input(const vr_value *iv, int batch, void *buf)
+{
+    size_t per = (size_t)iv->h * iv->w * iv->c;
+    for (int b = 0; b < batch; b++) {
+        if (iv->dtype == VR_F32) {
+            float *x = (float *)buf + per * b;
+            for (int h = 0; h < iv->h; h++)
+                for (int w = 0; w < iv->w; w++)
+                    for (int c = 0; c < iv->c; c++)
+                        *x++ = input_value(h, w, c);
+        } else if (iv->dtype == VR_U8) {
+            bench_fill_u8((uint8_t *)buf + per * b, per, 1234);
+        } else {
+            bench_fill_s8((int8_t *)buf + per * b, per, 1234);
+        }
+    }
+}
+
+/* Single-quoted for /bin/sh. */
+static void shq(char *dst, size_t cap, size_t *len, const char *s)
+{
+    if (*len + 1 < cap)
+        dst[(*len)++] = '\'';
+    for (; *s && *len + 5 < cap; s++) {
+        if (*s == '\'') {
+            memcpy(dst + *len, "'\\''", 4);
+            *len += 4;
+        } else {
+            dst[(*len)++] = *s;
+        }
+    }
+    if (*len + 1 < cap)
+        dst[(*len)++] = '\'';
+    dst[*len] = 0;
+}
+
+static const char *json_field(const char *line, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(line, pat);
+    return p ? p + strlen(pat) : NULL;
+}
+
+/* Runs the peer; returns its ms per run (the whole batch), or -1 with a
+ * reason in why. */
+static double run_ort(const mopts *o, const char *onnx, int batch, int threads, const char *dump,
+                      char *version, size_t vlen, char *why, size_t wlen)
+{
+    char cmd[4096];
+    size_t n = 0;
+    shq(cmd, sizeof cmd, &n, o->node);
+    n += (size_t)snprintf(cmd + n, sizeof cmd - n, " ");
+    shq(cmd, sizeof cmd, &n, o->script);
+    n += (size_t)snprintf(cmd + n, sizeof cmd - n, " --model ");
+    shq(cmd, sizeof cmd, &n, onnx);
+    n += (size_t)snprintf(cmd + n, sizeof cmd - n,
+                          " --batch %d --threads %d --runs %d --warmup %d --clock %s --ort ", batch,
+                          threads, o->runs, o->warmup, o->wall ? "wall" : "auto");
+    char ortdir[1200];
+    snprintf(ortdir, sizeof ortdir, "%s/node_modules/onnxruntime-node", o->dir);
+    shq(cmd, sizeof cmd, &n, ortdir);
+    if (dump) {
+        n += (size_t)snprintf(cmd + n, sizeof cmd - n, " --dump ");
+        shq(cmd, sizeof cmd, &n, dump);
+    }
+    if (n + 8 >= sizeof cmd) {
+        snprintf(why, wlen, "command too long");
+        return -1;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    FILE *p = popen(cmd, "r");
+    if (!p) {
+        snprintf(why, wlen, "popen: %s", strerror(errno));
+        return -1;
+    }
+    char line[2048] = "", buf[2048];
+    while (fgets(buf, sizeof buf, p))
+        if (buf[0] == '{')
+            snprintf(line, sizeof line, "%s", buf);
+    int st = pclose(p);
+    line[strcspn(line, "\n")] = 0;
+    const char *ok = json_field(line, "ok");
+    if (!ok || strncmp(ok, "true", 4)) {
+        const char *e = json_field(line, "error");
+        if (e && *e == '"') {
+            size_t k = 0;
+            for (e++; *e && *e != '"' && k + 1 < wlen; e++) {
+                if (*e == '\\' && e[1]) /* keep escapes short: \n -> space */
+                    e++, why[k++] = *e == 'n' ? ' ' : *e;
+                else
+                    why[k++] = *e;
+            }
+            why[k] = 0;
+        }
+        else if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 127)
+            snprintf(why, wlen, "cannot run %s (node not installed?)", o->node);
+        else
+            snprintf(why, wlen, "ort_bench.mjs failed (status %d)", st);
+        return -1;
+    }
+    const char *ms = json_field(line, "ms");
+    double v = ms ? strtod(ms, NULL) : -1;
+    const char *ver = json_field(line, "ort_version");
+    version[0] = 0;
+    if (ver && *ver == '"') {
+        size_t k = 0;
+        for (ver++; *ver && *ver != '"' && k + 1 < vlen; ver++)
+            version[k++] = *ver;
+        version[k] = 0;
+    }
+    if (!(v > 0)) {
+        snprintf(why, wlen, "no timing in ort_bench.mjs output");
+        return -1;
+    }
+    return v;
+}
+
+typedef struct row {
+    const char *model, *dtype, *isa, *clock, *baseline, *baseline_clock;
+    int batch, threads;
+    double ms_per_image, baseline_ms_per_image;
+    char ort_version[32];
+    size_t arena;
+    const char *check; /* NULL: not checked */
+    double max_err;
+} row;
+
+static void num(const char *k, double v)
+{
+    if (v > 0 && isfinite(v))
+        printf(",\"%s\":%.4g", k, v);
+    else
+        printf(",\"%s\":null", k);
+}
+
+/* The issue's targets: ResNet-50 f32 batch 1, 1 thread <= 0.85x ORT;
+ * MobileNetV2 int8 <= 3 ms per image per core. */
+static const char *target_of(const row *r, int *met)
+{
+    if (!strcmp(r->model, "resnet50") && r->batch == 1 && r->threads == 1) {
+        *met = r->baseline_ms_per_image > 0 ? r->ms_per_image / r->baseline_ms_per_image <= 0.85
+                                            : -1;
+        return "ratio<=0.85";
+    }
+    if (strstr(r->model, "coral-") && strstr(r->model, "mobilenet_v2") && r->threads == 1) {
+        *met = r->ms_per_image * r->threads <= 3.0;
+        return "core_ms_per_image<=3";
+    }
+    return NULL;
+}
+
+static void emit(const mopts *o, const row *r, int runs)
+{
+    double ratio = r->baseline_ms_per_image > 0 ? r->ms_per_image / r->baseline_ms_per_image : -1;
+    int met = -1;
+    const char *target = target_of(r, &met);
+    if (o->json) {
+        printf("{\"model\":\"%s\",\"dtype\":\"%s\",\"batch\":%d,\"threads\":%d,\"isa\":\"%s\"",
+               r->model, r->dtype, r->batch, r->threads, r->isa);
+        num("ms_per_image", r->ms_per_image);
+        num("core_ms_per_image", r->ms_per_image * r->threads);
+        if (r->baseline)
+            printf(",\"baseline\":\"%s\",\"baseline_version\":\"%s\"", r->baseline,
+                   r->ort_version);
+        else
+            printf(",\"baseline\":null");
+        num("baseline_ms_per_image", r->baseline_ms_per_image);
+        num("ratio", ratio);
+        if (r->check) {
+            printf(",\"check\":\"%s\"", r->check);
+            num("max_err", r->max_err + 1e-300);
+        }
+        if (target)
+            printf(",\"target\":\"%s\",\"target_met\":%s", target,
+                   met < 0 ? "null" : met ? "true" : "false");
+        printf(",\"clock\":\"%s\"", r->clock);
+        if (r->baseline)
+            printf(",\"baseline_clock\":\"%s\"", r->baseline_clock);
+        printf(",\"runs\":%d,\"arena_bytes\":%zu", runs, r->arena);
+        num("loadavg", bench_loadavg());
+        printf("}\n");
+    } else {
+        char b[16] = "-", ra[16] = "-";
+        if (r->baseline_ms_per_image > 0)
+            snprintf(b, sizeof b, "%.3f", r->baseline_ms_per_image);
+        if (ratio > 0)
+            snprintf(ra, sizeof ra, "%.3f", ratio);
+        printf("%-52s %-5s %5d %3d %10.3f %10.3f %-12s %10s %7s %-8s %s\n", r->model, r->dtype,
+               r->batch, r->threads, r->ms_per_image, r->ms_per_image * r->threads,
+               r->baseline ? r->baseline : "-", b, ra, r->check ? r->check : "-",
+               target ? (met < 0 ? "target ?" : met ? "target met" : "target missed") : "");
+    }
+    fflush(stdout);
+}
+
+/* Our output (after the last timed run) vs the peer's: max |ours - ORT| /
+ * max(1, max |ORT|) over the whole batch, "ok" up to CHECK_TOL. Both sides
+ * got the same input; f32 summation orders differ, so not bit-exact. */
+#define CHECK_TOL 1e-3
+static void check_output(row *r, const char *dump, const float *ours, size_t n)
+{
+    FILE *f = fopen(dump, "rb");
+    float *ref = malloc(n * sizeof *ref + 1);
+    size_t got = f && ref ? fread(ref, sizeof *ref, n + 1, f) : 0;
+    if (f)
+        fclose(f);
+    if (got != n) {
+        r->check = "size-mismatch";
+        r->max_err = -1;
+        fprintf(stderr, "vireo-bench models: %s batch %d: ONNX Runtime output has %zu values, ours %zu\n",
+                r->model, r->batch, got, n);
+        free(ref);
+        return;
+    }
+    double amax = 1, d = 0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs(ref[i]) > amax)
+            amax = fabs(ref[i]);
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)ours[i] - ref[i]);
+        if (!(e <= d))
+            d = isnan(e) ? INFINITY : e;
+    }
+    r->max_err = d / amax;
+    r->check = r->max_err <= CHECK_TOL ? "ok" : "mismatch";
+    if (strcmp(r->check, "ok"))
+        fprintf(stderr, "vireo-bench models: WARNING: %s batch %d: output differs from ONNX Runtime's "
+                "(max error %g of the largest logit)\n", r->model, r->batch, r->max_err);
+    free(ref);
+}
+
+static void settle(void)
+{
+    struct timespec ts = {0, 40 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+}
+
+/* Median ms of one vr_plan_run, after o->warmup untimed runs. */
+static double time_ours(const mopts *o, vr_plan *plan, vr_pool *pool, const void *in, void *out,
+                        int threads)
+{
+    double (*clk)(void) = o->wall || threads > 1 ? wall_ms : cpu_thread_ms;
+    double t[64];
+    int runs = o->runs > 64 ? 64 : o->runs;
+    if (threads > 1)
+        settle();
+    for (int i = 0; i < o->warmup; i++)
+        if (vr_plan_run(plan, pool, in, out) != 0)
+            return -1;
+    for (int r = 0; r < runs; r++) {
+        double t0 = clk();
+        if (vr_plan_run(plan, pool, in, out) != 0)
+            return -1;
+        t[r] = clk() - t0;
+    }
+    qsort(t, (size_t)runs, sizeof *t, cmp_d);
+    return t[(runs - 1) / 2];
+}
+
+static const char *default_script(char *buf, size_t len)
+{
+    const char *env = getenv("VIREO_ORT_BENCH");
+    if (env && *env)
+        return env;
+    if (file_exists("bench/ort_bench.mjs"))
+        return "bench/ort_bench.mjs";
+    /* next to this source file (CMake compiles it by absolute path) */
+    snprintf(buf, len, "%s", __FILE__);
+    char *slash = strrchr(buf, '/');
+    if (slash) {
+        snprintf(slash + 1, len - (size_t)(slash + 1 - buf), "ort_bench.mjs");
+        if (file_exists(buf))
+            return buf;
+    }
+    /* build dir next to the sources: <exe dir>/../bench/ort_bench.mjs */
+    char exe[1024];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *s = strrchr(exe, '/');
+        if (s) {
+            *s = 0;
+            snprintf(buf, len, "%s/../bench/ort_bench.mjs", exe);
+            if (file_exists(buf))
+                return buf;
+        }
+    }
+    return "bench/ort_bench.mjs";
+}
+
+int cmd_models(int argc, char **argv)
+{
+    mopts o = {.runs = 5, .warmup = 2, .node = "node"};
+    char scriptbuf[1200];
+    const char *envdir = getenv("VIREO_BENCH_MODELS");
+    o.dir = envdir && *envdir ? envdir : "/tmp/vireo-bench-models";
+    int batch_given = 0;
+    parse_list("1,2", o.threads, &o.nthreads, BENCH_MAX_THREADS);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--json")) {
+            o.json = 1;
+        } else if (!strcmp(a, "--quick")) {
+            o.quick = 1;
+        } else if (!strcmp(a, "--no-baseline")) {
+            o.no_baseline = 1;
+        } else if (!strcmp(a, "--runs") && v) {
+            o.runs = atoi(v);
+            i++;
+            if (o.runs < 1 || o.runs > 64) {
+                fprintf(stderr, "vireo-bench models: --runs must be 1..64\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--warmup") && v) {
+            o.warmup = atoi(v);
+            i++;
+            if (o.warmup < 0) {
+                fprintf(stderr, "vireo-bench models: --warmup must be >= 0\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--threads") && v) {
+            if (parse_list(v, o.threads, &o.nthreads, BENCH_MAX_THREADS)) {
+                fprintf(stderr, "vireo-bench models: bad --threads '%s' (e.g. 1,2; max %d)\n", v,
+                        BENCH_MAX_THREADS);
+                return 2;
+            }
+            i++;
+        } else if (!strcmp(a, "--batch") && v) {
+            if (parse_list(v, o.batch, &o.nbatch, 256)) {
+                fprintf(stderr, "vireo-bench models: bad --batch '%s' (e.g. 1,8)\n", v);
+                return 2;
+            }
+            batch_given = 1;
+            i++;
+        } else if (!strcmp(a, "--filter") && v) {
+            o.filter = v;
+            i++;
+        } else if (!strcmp(a, "--dir") && v) {
+            o.dir = v;
+            i++;
+        } else if (!strcmp(a, "--node") && v) {
+            o.node = v;
+            i++;
+        } else if (!strcmp(a, "--ort-script") && v) {
+            o.script = v;
+            i++;
+        } else if (!strcmp(a, "--clock") && v) {
+            if (!strcmp(v, "wall"))
+                o.wall = 1;
+            else if (strcmp(v, "auto")) {
+                fprintf(stderr, "vireo-bench models: --clock auto|wall\n");
+                return 2;
+            }
+            i++;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            models_usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "vireo-bench models: unknown flag '%s'\n", a);
+            models_usage(stderr);
+            return 2;
+        }
+    }
+    if (!batch_given)
+        parse_list(o.quick ? "1" : "1,8", o.batch, &o.nbatch, 256);
+    if (!o.script)
+        o.script = default_script(scriptbuf, sizeof scriptbuf);
+
+    char err[512];
+    if (vk_ops_init(err, sizeof err) != 0) {
+        fprintf(stderr, "vireo-bench: %s\n", err);
+        return 1;
+    }
+    const vk_ops *ops = vk_ops_get();
+    double t_start = bench_now(), load = bench_loadavg();
+    int multi = 0;
+    for (int i = 0; i < o.nthreads; i++)
+        multi |= o.threads[i] > 1;
+    if (multi && load > vr_cpu_count())
+        fprintf(stderr,
+                "vireo-bench: this machine is busy (load %.1f on %d CPUs): multi-thread rows are "
+                "timed on the wall clock and will be noisy\n",
+                load, vr_cpu_count());
+    if (!o.json) {
+        printf("%-52s %-5s %5s %3s %10s %10s %-12s %10s %7s %-8s %s\n", "model", "dtype", "batch",
+               "thr", "ms/img", "core_ms/img", "baseline", "base_ms/img", "ratio", "check",
+               "target");
+        fflush(stdout);
+    }
+
+    int found = 0, ort_noted = 0;
+    for (size_t mi = 0; mi < sizeof MODELS / sizeof MODELS[0]; mi++) {
+        const model_spec *s = &MODELS[mi];
+        if (o.quick && !s->quick)
+            continue;
+        if (o.filter && !strstr(s->name, o.filter))
+            continue;
+        char path[1200], onnx[1200];
+        snprintf(path, sizeof path, "%s/%s", o.dir, s->file);
+        if (!file_exists(path)) {
+            fprintf(stderr, "vireo-bench models: %s missing: run bench/prepare_models.sh --dir %s\n",
+                    path, o.dir);
+            continue;
+        }
+        vr_model *m = NULL;
+        if (vr_model_open(path, &m, err, sizeof err)) {
+            fprintf(stderr, "vireo-bench models: %s: %s\n", path, err);
+            continue;
+        }
+        found++;
+        const vr_value *iv = vr_graph_value(m->graph, vr_graph_input(m->graph));
+        const vr_value *ov = vr_graph_value(m->graph, vr_graph_output(m->graph));
+        const char *dtype = iv->dtype == VR_F32 ? "f32" : "int8";
+        int have_onnx = 0;
+        if (s->onnx && !o.no_baseline) {
+            snprintf(onnx, sizeof onnx, "%s/%s", o.dir, s->onnx);
+            have_onnx = file_exists(onnx);
+            if (!have_onnx)
+                fprintf(stderr, "vireo-bench models: %s missing: no ONNX Runtime figures for %s\n",
+                        onnx, s->name);
+        }
+        for (int bi = 0; bi < o.nbatch; bi++) {
+            int batch = o.batch[bi];
+            vr_plan *plan = vr_plan_create(m->graph, batch, ops, err, sizeof err);
+            if (!plan) {
+                fprintf(stderr, "vireo-bench models: %s batch %d: %s\n", s->name, batch, err);
+                continue;
+            }
+            size_t in_bytes = (size_t)batch * iv->h * iv->w * iv->c * vr_dtype_size(iv->dtype);
+            size_t out_bytes = (size_t)batch * ov->h * ov->w * ov->c * vr_dtype_size(ov->dtype);
+            void *in = bench_alloc(in_bytes), *out = bench_alloc(out_bytes);
+            fill_input(iv, batch, in);
+            for (int ti = 0; ti < o.nthreads; ti++) {
+                int threads = o.threads[ti];
+                row r = {.model = s->name, .dtype = dtype, .batch = batch, .threads = threads,
+                         .isa = vk_isa_name(ops->level),
+                         .clock = o.wall || threads > 1 ? "wall" : "thread-cpu",
+                         .arena = vr_plan_arena_bytes(plan)};
+                double ms = time_ours(&o, plan, bench_pool(threads), in, out, threads);
+                if (ms < 0) {
+                    fprintf(stderr, "vireo-bench models: %s batch %d: vr_plan_run failed\n",
+                            s->name, batch);
+                    continue;
+                }
+                r.ms_per_image = ms / batch;
+                if (have_onnx) {
+                    char why[512], dump[] = "/tmp/vireo-bench-ort-XXXXXX";
+                    int fd = ov->dtype == VR_F32 ? mkstemp(dump) : -1;
+                    if (fd >= 0)
+                        close(fd);
+                    if (threads > 1)
+                        settle(); /* our pool's threads spin for a while */
+                    double bms = run_ort(&o, onnx, batch, threads, fd >= 0 ? dump : NULL,
+                                         r.ort_version, sizeof r.ort_version, why, sizeof why);
+                    if (bms > 0 && fd >= 0)
+                        check_output(&r, dump, out, out_bytes / sizeof(float));
+                    if (fd >= 0)
+                        unlink(dump);
+                    if (bms > 0) {
+                        r.baseline = "onnxruntime";
+                        r.baseline_clock = o.wall || threads > 1 ? "wall" : "process-cpu";
+                        r.baseline_ms_per_image = bms / batch;
+                    } else if (!ort_noted++) {
+                        fprintf(stderr,
+                                "vireo-bench models: no ONNX Runtime baseline (%s): rows carry "
+                                "\"baseline\":null; run bench/prepare_models.sh\n",
+                                why);
+                    }
+                }
+                emit(&o, &r, o.runs);
+            }
+            bench_free(in);
+            bench_free(out);
+            vr_plan_free(plan);
+        }
+        vr_model_close(m);
+    }
+    if (!found) {
+        fprintf(stderr, "vireo-bench models: no models in %s: run bench/prepare_models.sh first\n",
+                o.dir);
+        return 1;
+    }
+    fprintf(stderr, "vireo-bench: models done in %.1f s\n", bench_now() - t_start);
+    return 0;
+}
