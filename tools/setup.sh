@@ -2,11 +2,14 @@
 # Installs every Debian package vireo needs. Idempotent: installs only what is
 # missing, so a second run does nothing. Runs as root (CI, containers) or
 # through sudo when there is one.
-#   tools/setup.sh          build, tests, benchmarks
-#   tools/setup.sh --cross  also the aarch64 cross toolchain, qemu and arm64 cmocka
+#   tools/setup.sh          build, run, kernel benchmarks
+#   tools/setup.sh --tests  also the independent references the tests compare
+#                           against (Debian's PyTorch/torchvision; bench/prepare_models.sh too)
+#   tools/setup.sh --cross  also the aarch64 cross toolchain, qemu and arm64 libraries
 set -eu
 
-PKGS="gcc make cmake pkg-config libdnnl-dev liburing-dev libturbojpeg0-dev libcmocka-dev python3-torch python3-torchvision python3-numpy"
+PKGS="gcc make cmake pkg-config libdnnl-dev liburing-dev libturbojpeg0-dev libcmocka-dev"
+TEST_PKGS="python3-torch python3-torchvision python3-numpy"
 CROSS_PKGS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libc6:arm64 libcmocka-dev:arm64 libturbojpeg0-dev:arm64"
 
 want="$PKGS"
@@ -14,6 +17,7 @@ cross=0
 for arg in "$@"; do
     case "$arg" in
     --cross) cross=1; want="$want $CROSS_PKGS" ;;
+    --tests) want="$want $TEST_PKGS" ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
     esac
 done

@@ -9,7 +9,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 cross=${VIREO_TEST_CROSS:-1}
 [ "$(uname -m)" = x86_64 ] || cross=0
 
-if [ "$cross" = 1 ]; then tools/setup.sh --cross; else tools/setup.sh; fi
+if [ "$cross" = 1 ]; then tools/setup.sh --tests --cross; else tools/setup.sh --tests; fi
 
 echo "== host ($(uname -m)), sanitized =="
 cmake -S . -B build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVIREO_SANITIZE=ON >/dev/null
