@@ -10,7 +10,7 @@ set -eu
 
 PKGS="gcc make cmake pkg-config libdnnl-dev liburing-dev libturbojpeg0-dev libcmocka-dev"
 TEST_PKGS="python3-torch python3-torchvision python3-numpy"
-CROSS_PKGS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libc6:arm64 libcmocka-dev:arm64 libturbojpeg0-dev:arm64"
+CROSS_PKGS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libc6:arm64 libcmocka-dev:arm64 libturbojpeg0-dev:arm64 liburing-dev:arm64"
 
 want="$PKGS"
 cross=0
