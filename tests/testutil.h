@@ -36,6 +36,10 @@ void tu_fill_u8(tu_rng *r, uint8_t *x, size_t n);
 void tu_fill_s8(tu_rng *r, int8_t *x, size_t n);
 void tu_fill_s32(tu_rng *r, int32_t *x, size_t n, int32_t lo, int32_t hi);
 
+/* A whole file in malloc'd memory (caller frees), its size in *len; NULL if it
+ * cannot be opened or fully read. */
+void *tu_read_file(const char *path, size_t *len);
+
 /* 64-byte aligned, zeroed; freed with tu_free. Aborts on failure. */
 void *tu_alloc(size_t bytes);
 void tu_free(void *p);

@@ -32,20 +32,6 @@
 #include "runtime/model.h"
 #include "testutil.h"
 
-static void *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *b = malloc(n > 0 ? (size_t)n : 1);
-    *len = b ? fread(b, 1, (size_t)n, f) : 0;
-    fclose(f);
-    return b;
-}
-
 static void top5(const int32_t *v, int n, int out[5])
 {
     for (int t = 0; t < 5; t++) {
@@ -68,7 +54,7 @@ static void test_coral_models_match_arm_nn(void **state)
     snprintf(dir, sizeof dir, "%s/models/coral", shared);
     snprintf(path, sizeof path, "%s/reference/reference.json", dir);
     size_t jlen = 0;
-    void *jbuf = slurp(path, &jlen);
+    void *jbuf = tu_read_file(path, &jlen);
     assert_non_null(jbuf);
     json_doc *doc;
     if (json_parse(jbuf, jlen, NULL, &doc, err, sizeof err))
@@ -111,9 +97,9 @@ static void test_coral_models_match_arm_nn(void **state)
         per_model++;
         size_t ilen = 0, olen = 0;
         snprintf(path, sizeof path, "%s/reference/%s", dir, json_cstr(json_get(e, "input_file")));
-        uint8_t *in = slurp(path, &ilen);
+        uint8_t *in = tu_read_file(path, &ilen);
         snprintf(path, sizeof path, "%s/reference/%s", dir, json_cstr(json_get(e, "output_file")));
-        uint8_t *want = slurp(path, &olen);
+        uint8_t *want = tu_read_file(path, &olen);
         assert_non_null(in);
         assert_non_null(want);
         const vr_value *iv = vr_graph_value(m->graph, vr_graph_input(m->graph));

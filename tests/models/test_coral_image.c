@@ -32,20 +32,6 @@
 #include "runtime/preprocess.h"
 #include "testutil.h"
 
-static void *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *b = malloc(n > 0 ? (size_t)n : 1);
-    *len = b ? fread(b, 1, (size_t)n, f) : 0;
-    fclose(f);
-    return b;
-}
-
 typedef struct diffstat {
     int max;
     double mean, within4;
@@ -112,7 +98,7 @@ static void run_model(const char *name, const char *image, int want_top1)
     *strrchr(base, '.') = 0;
     snprintf(path, sizeof path, "%s/models/coral/reference/%s__%s.input.u8", shared, name, base);
     size_t rlen = 0;
-    uint8_t *ref = slurp(path, &rlen);
+    uint8_t *ref = tu_read_file(path, &rlen);
     assert_non_null(ref);
     assert_int_equal(rlen, n);
     diffstat d = compare(in, s8, ref, n);

@@ -63,20 +63,6 @@ static float input_value(int h, int w, int c)
     return (float)((double)(3 * abs(2 * (n1 % P) - P) + 2 * abs(2 * (n2 % P) - P)) / (5.0 * P));
 }
 
-static void *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *b = malloc(n > 0 ? (size_t)n : 1);
-    *len = b ? fread(b, 1, (size_t)n, f) : 0;
-    fclose(f);
-    return b;
-}
-
 static double now(void)
 {
     struct timespec t;
@@ -185,7 +171,7 @@ static int check_model(const char *name, const char *src, int nsfwjs, vr_pool *p
     /* Reference. */
     snprintf(path, sizeof path, "%s/tests/data/nsfwjs/%s.json", VIREO_SOURCE_DIR, name);
     size_t jlen = 0, flen = 0;
-    void *jbuf = slurp(path, &jlen);
+    void *jbuf = tu_read_file(path, &jlen);
     if (!jbuf)
         tu_fail("%s: missing (run tools/tfjs_reference.mjs)", path);
     json_doc *doc;
@@ -193,7 +179,7 @@ static int check_model(const char *name, const char *src, int nsfwjs, vr_pool *p
         tu_fail("%s: %s", path, err);
     const json_value *root = json_root(doc);
     snprintf(path, sizeof path, "%s/tests/data/nsfwjs/%s.features.f32", VIREO_SOURCE_DIR, name);
-    float *ref_feat = slurp(path, &flen);
+    float *ref_feat = tu_read_file(path, &flen);
     assert_non_null(ref_feat);
     float ref_logits[8], ref_probs[8];
     int ncls = (int)json_len(json_get(root, "logits"));

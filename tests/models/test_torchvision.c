@@ -63,20 +63,6 @@ static float input_value(int h, int w, int c)
     return (float)(4.0 * v - 2.0);
 }
 
-static void *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *b = malloc(n > 0 ? (size_t)n : 1);
-    *len = b ? fread(b, 1, (size_t)n, f) : 0;
-    fclose(f);
-    return b;
-}
-
 static double now(void)
 {
     struct timespec t;
@@ -183,15 +169,15 @@ static int check_model(const char *name, const char *arch, int fdim, vr_pool *po
             for (int c = 0; c < 3; c++)
                 in[((size_t)h * 224 + w) * 3 + c] = input_value(h, w, c);
     snprintf(path, sizeof path, "%s/%s.input.f32", g_dir, name);
-    float *ref_in = slurp(path, &len);
+    float *ref_in = tu_read_file(path, &len);
     if (!ref_in || len != in_n * 4 || memcmp(in, ref_in, len) != 0)
         tu_fail("%s: the input differs from the one torch_reference.py wrote", path);
     snprintf(path, sizeof path, "%s/%s.features.f32", g_dir, name);
-    float *ref_feat = slurp(path, &len);
+    float *ref_feat = tu_read_file(path, &len);
     if (!ref_feat || len != (size_t)fdim * 4)
         tu_fail("%s: missing or %zu bytes", path, len);
     snprintf(path, sizeof path, "%s/%s.logits.f32", g_dir, name);
-    float *ref_logits = slurp(path, &len);
+    float *ref_logits = tu_read_file(path, &len);
     if (!ref_logits || len != 1000 * 4)
         tu_fail("%s: missing or %zu bytes", path, len);
 

@@ -11,20 +11,6 @@
 #include "formats/image.h"
 #include "testutil.h"
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(n > 0 ? (size_t)n : 1);
-    *len = b ? fread(b, 1, (size_t)n, f) : 0;
-    fclose(f);
-    return b;
-}
-
 /* Independent readers. */
 /* Offset of the SOF marker's 0xFF (walking the segments), or 0. */
 static size_t jpeg_sof_pos(const uint8_t *p, size_t n)
@@ -80,7 +66,7 @@ static void put32(uint8_t *p, uint32_t v)
 static void check_file(const char *path, int is_bmp)
 {
     size_t n = 0;
-    uint8_t *b = slurp(path, &n);
+    uint8_t *b = tu_read_file(path, &n);
     if (!b || n == 0)
         tu_fail("%s: cannot read", path);
     int w = 0, h = 0;
@@ -367,7 +353,7 @@ static void test_hostile_jpeg(void **state)
     char path[4096], what[128];
     snprintf(path, sizeof path, "%s/models/coral/hot_dog.jpg", shared);
     size_t len = 0;
-    uint8_t *b = slurp(path, &len);
+    uint8_t *b = tu_read_file(path, &len);
     assert_non_null(b);
     assert_true(len > 1000);
     /* a caller limit below 512×384 */

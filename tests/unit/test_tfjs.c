@@ -31,24 +31,6 @@ static void find_shared(void)
         g_nsfwjs[0] = 0; /* too long to use */
 }
 
-static uint8_t *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(n > 0 ? (size_t)n : 1);
-    if (fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 static void write_file(const char *dir, const char *name, const void *data, size_t len)
 {
     char path[4200];
@@ -85,7 +67,7 @@ static void check_real_model(const real_model *rm)
     }
     /* model.json read independently. */
     size_t jlen;
-    uint8_t *jtext = read_file(path, &jlen);
+    uint8_t *jtext = tu_read_file(path, &jlen);
     assert_non_null(jtext);
     json_doc *doc;
     assert_int_equal(json_parse(jtext, jlen, NULL, &doc, err, sizeof err), 0);
@@ -140,7 +122,7 @@ static void check_real_model(const real_model *rm)
         char sp[4400];
         snprintf(sp, sizeof sp, "%s/%s", dir, json_cstr(json_at(paths, p)));
         size_t n;
-        uint8_t *b = read_file(sp, &n);
+        uint8_t *b = tu_read_file(sp, &n);
         assert_non_null(b);
         raw = realloc(raw, total + n);
         memcpy(raw + total, b, n);
@@ -250,9 +232,9 @@ static void test_nsfwjs_by_hand(void **state)
     char sp[4400];
     snprintf(sp, sizeof sp, "%s/inception_v3/group1-shard1of6", g_nsfwjs);
     size_t n1, n2;
-    uint8_t *s1 = read_file(sp, &n1);
+    uint8_t *s1 = tu_read_file(sp, &n1);
     snprintf(sp, sizeof sp, "%s/inception_v3/group1-shard2of6", g_nsfwjs);
-    uint8_t *s2 = read_file(sp, &n2);
+    uint8_t *s2 = tu_read_file(sp, &n2);
     assert_int_equal(n1, 4194304);
     size_t k_last = 4194304 - 4024096 - 1; /* the last element from shard 1 */
     assert_true(w->data[k_last] == (float)(s1[n1 - 1] * w->qscale + w->qmin));
