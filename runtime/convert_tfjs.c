@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "convert.h"
+#include "convert_util.h"
 #include "formats/tfjs.h"
 #include "formats/weights.h"
 #include "kernels/pack.h"
@@ -198,13 +199,9 @@ static const float *weight(cctx *c, const tfjs_layer *l, const char *what, int n
     for (int i = 0; ok && i < ndim; i++)
         ok = w->shape[i] == shape[i];
     if (!ok) {
-        char want[128] = "", got[128] = "";
-        for (int i = 0; i < ndim; i++)
-            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", i ? "," : "",
-                     (long long)shape[i]);
-        for (int i = 0; i < w->ndim && i < 8; i++)
-            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? "," : "",
-                     (long long)w->shape[i]);
+        char want[128], got[128];
+        vr_dims_str(want, sizeof want, shape, ndim);
+        vr_dims_str(got, sizeof got, w->shape, w->ndim);
         lerr(c, l, "weight '%.200s' is %s [%s], expected float32 [%s]", name,
              tfjs_dtype_name(w->dtype), got, want);
         return NULL;
@@ -1060,29 +1057,6 @@ static int is_nsfwjs(const tfjs_model *m, const tfjs_layer *out)
     return !strcmp(out->name, "dense_3") && a && !strcmp(a, "softmax");
 }
 
-static int read_labels(cctx *c, vw_writer *w, const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return cerr(c, "%s: cannot open labels", path);
-    char *buf = malloc(1 << 20);
-    size_t len = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
-    int toolong = buf && !feof(f);
-    fclose(f);
-    if (!buf || toolong) {
-        free(buf);
-        return cerr(c, "%s: labels file over 1 MB", path);
-    }
-    buf[len] = 0;
-    if (memchr(buf, 0, len)) {
-        free(buf);
-        return cerr(c, "%s: labels contain NUL bytes", path);
-    }
-    int rc = vw_writer_kv_str(w, "labels", buf);
-    free(buf);
-    return rc ? cerr(c, "%s", vw_writer_error(w)) : 0;
-}
-
 /* model.name: the model's directory (model.json is always called that). */
 static void model_name(const char *src, char *out, size_t outlen)
 {
@@ -1201,7 +1175,7 @@ int vr_convert_tfjs(const char *src, const char *dst, const vr_convert_opts *opt
     vw_writer_kv_f32s(e.w, "preproc.mean", mean, 3);
     vw_writer_kv_f32s(e.w, "preproc.std", stdv, 3);
     if (opts && opts->labels_path) {
-        if (read_labels(&c, e.w, opts->labels_path))
+        if (vr_convert_labels(e.w, opts->labels_path, err, errlen))
             goto out;
     } else if (is_nsfwjs(m, outl) && c.v[vout].c == 5) {
         vw_writer_kv_str(e.w, "labels", NSFWJS_LABELS);

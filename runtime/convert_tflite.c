@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "convert.h"
+#include "convert_util.h"
 #include "formats/tflite.h"
 #include "formats/weights.h"
 #include "kernels/pack.h"
@@ -398,29 +399,6 @@ static int convert_op(conv_ctx *c, const tfl_op *op)
     return add_node(c, &n, r);
 }
 
-static int read_labels(conv_ctx *c, const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return cerr(c, "%s: cannot open labels", path);
-    char *buf = malloc(1 << 20);
-    size_t len = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
-    int toolong = buf && !feof(f);
-    fclose(f);
-    if (!buf || toolong) {
-        free(buf);
-        return cerr(c, "%s: labels file over 1 MB", path);
-    }
-    buf[len] = 0;
-    if (memchr(buf, 0, len)) {
-        free(buf);
-        return cerr(c, "%s: labels contain NUL bytes", path);
-    }
-    int rc = vw_writer_kv_str(c->w, "labels", buf);
-    free(buf);
-    return rc ? cerr(c, "%s", vw_writer_error(c->w)) : 0;
-}
-
 int vr_convert_tflite(const char *src, const char *dst, const vr_convert_opts *o, char *err,
                       size_t errlen)
 {
@@ -488,7 +466,7 @@ int vr_convert_tflite(const char *src, const char *dst, const vr_convert_opts *o
         vw_writer_kv_f64(c.w, "preproc.input_scale", iv->scale);
         vw_writer_kv_i64(c.w, "preproc.input_zero", iv->zero);
     }
-    if (o && o->labels_path && read_labels(&c, o->labels_path))
+    if (o && o->labels_path && vr_convert_labels(c.w, o->labels_path, err, errlen))
         goto out;
     if (vr_model_save_checked(c.w, c.g, c.refs, dst, err, errlen))
         goto out;

@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "convert.h"
+#include "convert_util.h"
 #include "formats/safetensors.h"
 #include "formats/weights.h"
 #include "kernels/pack.h"
@@ -86,13 +87,9 @@ static double *tensor(tctx *c, const char *name, const char *what, int ndim, con
     for (int i = 0; ok && i < ndim; i++)
         ok = t->shape[i] == shape[i];
     if (!ok) {
-        char want[128] = "", got[128] = "";
-        for (int i = 0; i < ndim; i++)
-            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", i ? "," : "",
-                     (long long)shape[i]);
-        for (int i = 0; i < t->ndim && i < 8; i++)
-            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? "," : "",
-                     (long long)t->shape[i]);
+        char want[128], got[128];
+        vr_dims_str(want, sizeof want, shape, ndim);
+        vr_dims_str(got, sizeof got, t->shape, t->ndim);
         terr(c, "tensor '%s' is %s [%s], expected F32 [%s]", full, st_dtype_name(t->dtype), got,
              want);
         return NULL;
@@ -438,27 +435,8 @@ int vr_convert_safetensors(const char *src, const char *dst, const vr_convert_op
     static const float mean[3] = {0.485f, 0.456f, 0.406f}, stdv[3] = {0.229f, 0.224f, 0.225f};
     vw_writer_kv_f32s(c.w, "preproc.mean", mean, 3);
     vw_writer_kv_f32s(c.w, "preproc.std", stdv, 3);
-    if (opts && opts->labels_path) {
-        FILE *f = fopen(opts->labels_path, "rb");
-        char *buf = f ? malloc(1 << 20) : NULL;
-        size_t len = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
-        int toolong = buf && !feof(f);
-        if (f)
-            fclose(f);
-        if (!buf || toolong || memchr(buf, 0, len)) {
-            free(buf);
-            terr(&c, "%s: cannot read labels (missing, over 1 MB, or NUL bytes)",
-                 opts->labels_path);
-            goto out;
-        }
-        buf[len] = 0;
-        int krc = vw_writer_kv_str(c.w, "labels", buf);
-        free(buf);
-        if (krc) {
-            terr(&c, "%s", vw_writer_error(c.w));
-            goto out;
-        }
-    }
+    if (opts && opts->labels_path && vr_convert_labels(c.w, opts->labels_path, err, errlen))
+        goto out;
     if (vr_model_save_checked(c.w, c.g, c.refs, dst, err, errlen))
         goto out;
     rc = 0;

@@ -1,0 +1,17 @@
+/* Pieces every converter uses. Internal to runtime/convert_*.c. */
+#ifndef VIREO_RUNTIME_CONVERT_UTIL_H
+#define VIREO_RUNTIME_CONVERT_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "formats/weights.h"
+
+/* Stores a class-labels file (one per line; at most 1 MB of text, no NUL
+ * bytes) as the `labels` key. -1 with a message naming the path otherwise. */
+int vr_convert_labels(vw_writer *w, const char *path, char *err, size_t errlen);
+
+/* "d0,d1,..." into buf (at most 8 dims shown). */
+void vr_dims_str(char *buf, size_t len, const int64_t *dims, int n);
+
+#endif
