@@ -14,6 +14,7 @@
 
 #include "json.h"
 #include "le.h"
+#include "errmsg.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "tensor data is used in place: a big-endian host would need a byte-swapping loader"
@@ -34,18 +35,7 @@ struct st_file {
     const char **meta_keys, **meta_values;
 };
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
-#define FAIL(...) return fail(err, errlen, __VA_ARGS__)
+#define FAIL(...) return vf_fail(err, errlen, __VA_ARGS__)
 
 static const struct {
     const char *name;
@@ -265,13 +255,13 @@ static int check_layout(st_file *f, char *err, size_t errlen)
     for (size_t i = 0; i < n && rc == 0; i++) {
         const st_tensor *t = by_off[i];
         if (t->begin < at)
-            rc = fail(err, errlen, "tensors '%s' [%llu, %llu] and '%s' [%llu, %llu] overlap",
+            rc = vf_fail(err, errlen, "tensors '%s' [%llu, %llu] and '%s' [%llu, %llu] overlap",
                       show_name(prev->name, strlen(prev->name), b1),
                       (unsigned long long)prev->begin, (unsigned long long)prev->end,
                       show_name(t->name, strlen(t->name), b2), (unsigned long long)t->begin,
                       (unsigned long long)t->end);
         else if (t->begin > at)
-            rc = fail(err, errlen,
+            rc = vf_fail(err, errlen,
                       "bytes [%llu, %llu) of the byte buffer belong to no tensor (a hole before '%s')",
                       (unsigned long long)at, (unsigned long long)t->begin,
                       show_name(t->name, strlen(t->name), b1));

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "le.h"
+#include "errmsg.h"
 
 struct tfjs_model {
     json_doc *doc;
@@ -35,18 +36,7 @@ struct tfjs_model {
     float *values;
 };
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
-#define FAIL(...) return fail(err, errlen, __VA_ARGS__)
+#define FAIL(...) return vf_fail(err, errlen, __VA_ARGS__)
 
 /* "an array", "a string", ... for messages. */
 static const char *a_type(const json_value *v)
@@ -238,7 +228,7 @@ static int parse_topology(tfjs_model *m, const json_value *root, char *err, size
         tfjs_layer *l = &m->layers[i];
         start[i] = m->nrefs;
         if (json_type(lj) != JSON_OBJECT) {
-            rc = fail(err, errlen, "layers[%zu] is %s, not an object", i, a_type(lj));
+            rc = vf_fail(err, errlen, "layers[%zu] is %s, not an object", i, a_type(lj));
             break;
         }
         l->class_name = json_cstr(json_get(lj, "class_name"));
@@ -247,16 +237,16 @@ static int parse_topology(tfjs_model *m, const json_value *root, char *err, size
         if (!l->name) /* Sequential entries may carry the name only in config */
             l->name = json_cstr(json_get(l->config, "name"));
         if (!l->name || !l->name[0])
-            rc = fail(err, errlen, "layers[%zu] has no name", i);
+            rc = vf_fail(err, errlen, "layers[%zu] has no name", i);
         else if (!l->class_name)
-            rc = fail(err, errlen, "layer '%s' has no class_name string", show(l->name, b));
+            rc = vf_fail(err, errlen, "layer '%s' has no class_name string", show(l->name, b));
         else if (json_type(l->config) != JSON_OBJECT)
-            rc = fail(err, errlen, "layer '%s': config is %s, not an object", show(l->name, b),
+            rc = vf_fail(err, errlen, "layer '%s': config is %s, not an object", show(l->name, b),
                       a_type(l->config));
         else if (json_get(lj, "inbound_nodes"))
             rc = parse_inbound(m, l, json_get(lj, "inbound_nodes"), err, errlen);
         else if (!seq)
-            rc = fail(err, errlen, "layer '%s' has no inbound_nodes", show(l->name, b));
+            rc = vf_fail(err, errlen, "layer '%s' has no inbound_nodes", show(l->name, b));
         else if (i > 0) { /* Sequential: the previous layer */
             tfjs_ref r = {.layer = m->layers[i - 1].name};
             l->n_calls = 1;
@@ -570,29 +560,29 @@ static int load_group(tfjs_model *m, const json_value *grp, int g, const char *d
         const char *p = json_str(json_at(paths, k), &plen);
         const char *why = p ? bad_path(p, plen) : "is not a string";
         if (why) {
-            rc = fail(err, errlen, "weightsManifest[%d].paths[%zu] '%s' %s", g, k,
+            rc = vf_fail(err, errlen, "weightsManifest[%d].paths[%zu] '%s' %s", g, k,
                       p ? show(p, b) : "", why);
             break;
         }
         char full[PATH_MAX];
         if ((size_t)snprintf(full, sizeof full, "%s/%s", dir, p) >= sizeof full) {
-            rc = fail(err, errlen, "weightsManifest[%d].paths[%zu]: path too long", g, k);
+            rc = vf_fail(err, errlen, "weightsManifest[%d].paths[%zu]: path too long", g, k);
             break;
         }
         fds[k] = open(full, O_RDONLY | O_CLOEXEC);
         struct stat st;
         if (fds[k] < 0)
-            rc = fail(err, errlen, "weight shard %s: %s", full, strerror(errno));
+            rc = vf_fail(err, errlen, "weight shard %s: %s", full, strerror(errno));
         else if (fstat(fds[k], &st) != 0 || !S_ISREG(st.st_mode))
-            rc = fail(err, errlen, "weight shard %s: not a regular file", full);
+            rc = vf_fail(err, errlen, "weight shard %s: not a regular file", full);
         else if ((uint64_t)st.st_size > TFJS_MAX_VALUES * 4 - have)
-            rc = fail(err, errlen, "weight shards of group %d: more than %llu bytes", g,
+            rc = vf_fail(err, errlen, "weight shards of group %d: more than %llu bytes", g,
                       (unsigned long long)TFJS_MAX_VALUES * 4);
         else
             have += (uint64_t)st.st_size;
     }
     if (rc == 0 && have != need)
-        rc = fail(err, errlen,
+        rc = vf_fail(err, errlen,
                   "weight group %d: its %zu shard(s) hold %llu bytes but its %zu weights need %llu "
                   "(%s)",
                   g, np, (unsigned long long)have, nw, (unsigned long long)need,
@@ -600,14 +590,14 @@ static int load_group(tfjs_model *m, const json_value *grp, int g, const char *d
     if (rc == 0 && need) {
         buf = malloc((size_t)need);
         if (!buf)
-            rc = fail(err, errlen, "out of memory for %llu bytes of weights", (unsigned long long)need);
+            rc = vf_fail(err, errlen, "out of memory for %llu bytes of weights", (unsigned long long)need);
     }
     uint64_t at = 0;
     for (size_t k = 0; k < np && rc == 0; k++) {
         struct stat st;
         if (fstat(fds[k], &st) != 0 || (uint64_t)st.st_size > need - at ||
             read_all(fds[k], buf + at, (size_t)st.st_size) != 0) {
-            rc = fail(err, errlen, "weight group %d: reading shard %zu failed (changed while read?)", g, k);
+            rc = vf_fail(err, errlen, "weight group %d: reading shard %zu failed (changed while read?)", g, k);
             break;
         }
         at += (uint64_t)st.st_size;
@@ -617,7 +607,7 @@ static int load_group(tfjs_model *m, const json_value *grp, int g, const char *d
             close(fds[k]);
     free(fds);
     if (rc == 0 && at != need)
-        rc = fail(err, errlen, "weight group %d: shards changed while read", g);
+        rc = vf_fail(err, errlen, "weight group %d: shards changed while read", g);
     for (size_t i = first; rc == 0 && nw && i < m->nweights; i++) {
         tfjs_weight *w = &m->weights[i];
         if (w->group == g)
@@ -639,10 +629,10 @@ int tfjs_load_mem(const void *json, size_t len, const char *dir, tfjs_model **ou
     json_limits lim = {.max_bytes = TFJS_MAX_JSON_BYTES};
     int rc = 0;
     if (json_parse(json, len, &lim, &m->doc, jerr, sizeof jerr) != 0)
-        rc = fail(err, errlen, "model.json: %s", jerr);
+        rc = vf_fail(err, errlen, "model.json: %s", jerr);
     const json_value *root = json_root(m->doc);
     if (rc == 0 && json_type(root) != JSON_OBJECT)
-        rc = fail(err, errlen, "model.json is %s, not an object", a_type(root));
+        rc = vf_fail(err, errlen, "model.json is %s, not an object", a_type(root));
     if (rc == 0)
         rc = parse_topology(m, root, err, errlen);
     if (rc == 0)

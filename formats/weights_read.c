@@ -15,6 +15,7 @@
 #include "le.h"
 #include "weights.h"
 #include "weights_internal.h"
+#include "errmsg.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "tensor data is used in place: a big-endian host would need a byte-swapping loader"
@@ -37,18 +38,7 @@ struct vw_file {
     vw_kv *kv;
 };
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
-#define FAIL(...) return fail(err, errlen, __VA_ARGS__)
+#define FAIL(...) return vf_fail(err, errlen, __VA_ARGS__)
 
 static int all_zero(const uint8_t *p, size_t n)
 {
@@ -290,13 +280,13 @@ static int parse_tensors(vw_file *f, char *err, size_t errlen)
         qsort(f->by_name, count, sizeof *f->by_name, cmp_name);
         for (size_t i = 1; i < count && rc == 0; i++)
             if (strcmp(f->by_name[i - 1]->name, f->by_name[i]->name) == 0)
-                rc = fail(err, errlen, "duplicate tensor name '%s'", f->by_name[i]->name);
+                rc = vf_fail(err, errlen, "duplicate tensor name '%s'", f->by_name[i]->name);
     }
     if (rc == 0) {
         qsort(by_off, count, sizeof *by_off, cmp_offset);
         for (size_t i = 1; i < count && rc == 0; i++)
             if (by_off[i - 1]->offset + by_off[i - 1]->size > by_off[i]->offset)
-                rc = fail(err, errlen, "tensors '%s' and '%s' overlap in DATA", by_off[i - 1]->name,
+                rc = vf_fail(err, errlen, "tensors '%s' and '%s' overlap in DATA", by_off[i - 1]->name,
                           by_off[i]->name);
     }
     free(by_off);
@@ -384,7 +374,7 @@ int vw_open_mem(const void *buf, size_t len, vw_file **out, char *err, size_t er
     if (!buf || parse_header(f, err, errlen) || parse_sections(f, err, errlen) ||
         parse_tensors(f, err, errlen) || parse_kv(f, err, errlen)) {
         if (!buf)
-            fail(err, errlen, "no buffer");
+            vf_fail(err, errlen, "no buffer");
         vw_close(f);
         return -1;
     }

@@ -8,6 +8,7 @@
 
 #include "formats/le.h"
 #include "kernels/pack.h"
+#include "formats/errmsg.h"
 
 #define GRAPH_MAGIC "VGRAPH1\0"
 #define HDR 32
@@ -63,17 +64,7 @@ int vr_graph_encode(const vr_graph *g, const vr_node_refs *refs, void **bufp, si
     return 0;
 }
 
-static int merr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-#define FAIL(...) return merr(err, errlen, __VA_ARGS__)
+#define FAIL(...) return vf_fail(err, errlen, __VA_ARGS__)
 
 static int dims_are(const vw_tensor *t, int nd, int64_t d0, int64_t d1, int64_t d2, int64_t d3)
 {
@@ -94,7 +85,7 @@ static const vw_tensor *ref(const vw_file *f, int32_t idx, int node, const char 
         return NULL;
     const vw_tensor *t = idx >= 0 ? vw_tensor_at(f, (size_t)idx) : NULL;
     if (!t) {
-        merr(err, errlen, "node %d: %s tensor index %d out of range", node, what, idx);
+        vf_fail(err, errlen, "node %d: %s tensor index %d out of range", node, what, idx);
         *bad = 1;
     }
     return t;

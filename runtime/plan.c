@@ -9,21 +9,11 @@
 #include "graph_internal.h"
 #include "kernels/pack.h"
 #include "kernels/requant.h"
+#include "formats/errmsg.h"
 
 #define ALIGN 64
 
-static int perr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
-#define FAIL(...) return perr(err, errlen, __VA_ARGS__)
+#define FAIL(...) return vf_fail(err, errlen, __VA_ARGS__)
 
 static size_t elems(const vr_value *v) { return (size_t)v->h * v->w * v->c; }
 
@@ -372,16 +362,16 @@ static int layout(vr_plan *p, char *err, size_t errlen)
 vr_plan *vr_plan_create(const vr_graph *g, int batch, const vk_ops *ops, char *err, size_t errlen)
 {
     if (batch < 1 || batch > 4096) {
-        perr(err, errlen, "batch %d out of range", batch);
+        vf_fail(err, errlen, "batch %d out of range", batch);
         return NULL;
     }
     if (g->input < 0 || g->output < 0) {
-        perr(err, errlen, "graph has no input/output");
+        vf_fail(err, errlen, "graph has no input/output");
         return NULL;
     }
     vr_plan *p = calloc(1, sizeof *p);
     if (!p) {
-        perr(err, errlen, "out of memory");
+        vf_fail(err, errlen, "out of memory");
         return NULL;
     }
     p->g = g;
@@ -391,18 +381,18 @@ vr_plan *vr_plan_create(const vr_graph *g, int batch, const vk_ops *ops, char *e
     p->buf_offset = calloc((size_t)g->nvalues, sizeof *p->buf_offset);
     p->np = calloc((size_t)g->nnodes + 1, sizeof *p->np);
     if (!p->slots || !p->buf_offset || !p->np) {
-        perr(err, errlen, "out of memory");
+        vf_fail(err, errlen, "out of memory");
         vr_plan_free(p);
         return NULL;
     }
     if (g->producer[g->output] < 0) {
-        perr(err, errlen, "graph output %d is not produced by any node", g->output);
+        vf_fail(err, errlen, "graph output %d is not produced by any node", g->output);
         vr_plan_free(p);
         return NULL;
     }
     for (int v = 0; v < g->nvalues; v++)
         if ((int64_t)batch * g->values[v].h * g->values[v].w * g->values[v].c > INT32_MAX) {
-            perr(err, errlen, "value %d: batch %d makes it over 2^31 elements", v, batch);
+            vf_fail(err, errlen, "value %d: batch %d makes it over 2^31 elements", v, batch);
             vr_plan_free(p);
             return NULL;
         }
@@ -433,7 +423,7 @@ vr_plan *vr_plan_create(const vr_graph *g, int batch, const vk_ops *ops, char *e
     if (p->scratch_bytes) {
         p->scratch = aligned_alloc(ALIGN, p->scratch_bytes * VR_MAX_THREADS);
         if (!p->scratch) {
-            perr(err, errlen, "out of memory for scratch");
+            vf_fail(err, errlen, "out of memory for scratch");
             vr_plan_free(p);
             return NULL;
         }

@@ -6,17 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
+#include "formats/errmsg.h"
 
 static const char *kv_str(const vw_file *f, const char *key)
 {
@@ -43,29 +33,29 @@ int vr_preproc_from_model(const vr_model *m, vr_preproc *pp, char *err, size_t e
     const vw_file *f = m->file;
     const vr_value *iv = vr_graph_value(m->graph, vr_graph_input(m->graph));
     if (!iv)
-        return fail(err, errlen, "model has no input value");
+        return vf_fail(err, errlen, "model has no input value");
     if (iv->c != 3)
-        return fail(err, errlen, "model input has %d channels, images give 3", iv->c);
+        return vf_fail(err, errlen, "model input has %d channels, images give 3", iv->c);
     if (iv->dtype != VR_F32 && iv->dtype != VR_U8 && iv->dtype != VR_S8)
-        return fail(err, errlen, "model input dtype %d is not f32, u8 or s8", (int)iv->dtype);
+        return vf_fail(err, errlen, "model input dtype %d is not f32, u8 or s8", (int)iv->dtype);
     pp->width = iv->w;
     pp->height = iv->h;
     pp->dtype = iv->dtype;
     double v;
     if (kv_num(f, "preproc.width", &v) == 1 && v != iv->w)
-        return fail(err, errlen, "preproc.width %g differs from the graph input width %d", v, iv->w);
+        return vf_fail(err, errlen, "preproc.width %g differs from the graph input width %d", v, iv->w);
     if (kv_num(f, "preproc.height", &v) == 1 && v != iv->h)
-        return fail(err, errlen, "preproc.height %g differs from the graph input height %d", v,
+        return vf_fail(err, errlen, "preproc.height %g differs from the graph input height %d", v,
                     iv->h);
     const char *s = kv_str(f, "preproc.resize");
     if (s && strcmp(s, "bilinear"))
-        return fail(err, errlen, "preproc.resize '%s' not supported (bilinear only)", s);
+        return vf_fail(err, errlen, "preproc.resize '%s' not supported (bilinear only)", s);
     s = kv_str(f, "preproc.layout");
     if (s && strcmp(s, "nhwc"))
-        return fail(err, errlen, "preproc.layout '%s' not supported (nhwc only)", s);
+        return vf_fail(err, errlen, "preproc.layout '%s' not supported (nhwc only)", s);
     s = kv_str(f, "preproc.color");
     if (s && strcmp(s, "rgb") && strcmp(s, "bgr"))
-        return fail(err, errlen, "preproc.color '%s' not supported (rgb, bgr)", s);
+        return vf_fail(err, errlen, "preproc.color '%s' not supported (rgb, bgr)", s);
     pp->bgr = s && !strcmp(s, "bgr");
     s = kv_str(f, "preproc.crop");
     pp->crop_fraction = 1.0f;
@@ -75,16 +65,16 @@ int vr_preproc_from_model(const vr_model *m, vr_preproc *pp, char *err, size_t e
         if (kv_num(f, "preproc.crop_fraction", &v) == 1)
             pp->crop_fraction = (float)v;
         if (!(pp->crop_fraction > 0 && pp->crop_fraction <= 1))
-            return fail(err, errlen, "preproc.crop_fraction %g outside (0, 1]", pp->crop_fraction);
+            return vf_fail(err, errlen, "preproc.crop_fraction %g outside (0, 1]", pp->crop_fraction);
     } else if (s && strcmp(s, "none")) {
-        return fail(err, errlen, "preproc.crop '%s' not supported (none, center)", s);
+        return vf_fail(err, errlen, "preproc.crop '%s' not supported (none, center)", s);
     }
     s = kv_str(f, "preproc.input_dtype");
     if (s) {
         vr_dtype want = !strcmp(s, "f32") ? VR_F32 : !strcmp(s, "u8") ? VR_U8
                       : !strcmp(s, "s8")  ? VR_S8 : (vr_dtype)-1;
         if (want != iv->dtype)
-            return fail(err, errlen, "preproc.input_dtype '%s' does not match the graph input", s);
+            return vf_fail(err, errlen, "preproc.input_dtype '%s' does not match the graph input", s);
     }
     if (iv->dtype != VR_F32) {
         pp->in_scale = iv->scale;
@@ -94,18 +84,18 @@ int vr_preproc_from_model(const vr_model *m, vr_preproc *pp, char *err, size_t e
         if (kv_num(f, "preproc.input_zero", &v) == 1)
             pp->in_zero = (int32_t)v;
         if (!(pp->in_scale > 0) || !isfinite(pp->in_scale))
-            return fail(err, errlen, "input scale %g invalid", pp->in_scale);
+            return vf_fail(err, errlen, "input scale %g invalid", pp->in_scale);
     }
     const vw_kv *mk = vw_kv_find(f, "preproc.mean"), *sk = vw_kv_find(f, "preproc.std");
     if (!mk != !sk)
-        return fail(err, errlen, "preproc.mean and preproc.std must come together");
+        return vf_fail(err, errlen, "preproc.mean and preproc.std must come together");
     if (mk) {
         if (mk->type != VW_KV_F32S || sk->type != VW_KV_F32S || mk->n != 3 || sk->n != 3)
-            return fail(err, errlen, "preproc.mean / preproc.std must be 3 f32 values");
+            return vf_fail(err, errlen, "preproc.mean / preproc.std must be 3 f32 values");
         int unit = 1;
         for (int c = 0; c < 3; c++) {
             if (!isfinite(mk->v.f32s[c]) || !isfinite(sk->v.f32s[c]) || !(sk->v.f32s[c] > 0))
-                return fail(err, errlen, "preproc.mean / std channel %d invalid (%g, %g)", c,
+                return vf_fail(err, errlen, "preproc.mean / std channel %d invalid (%g, %g)", c,
                             mk->v.f32s[c], sk->v.f32s[c]);
             if (fabsf(mk->v.f32s[c]) > 1 || sk->v.f32s[c] > 1)
                 unit = 0;
@@ -157,7 +147,7 @@ static long round_half_away(float x)
 int vr_preprocess(const vr_preproc *pp, const vf_image *img, void *out, char *err, size_t errlen)
 {
     if (!img || !img->rgb || img->w <= 0 || img->h <= 0)
-        return fail(err, errlen, "empty image");
+        return vf_fail(err, errlen, "empty image");
     int W = img->w, H = img->h, OW = pp->width, OH = pp->height;
     int x0 = 0, y0 = 0, CW = W, CH = H;
     if (pp->crop_center) {
@@ -182,7 +172,7 @@ int vr_preprocess(const vr_preproc *pp, const vf_image *img, void *out, char *er
     float *xf = malloc(sizeof(float) * (size_t)OW), *yf = malloc(sizeof(float) * (size_t)OH);
     if (!xi0 || !yi0 || !xf || !yf) {
         free(xi0), free(yi0), free(xf), free(yf);
-        return fail(err, errlen, "out of memory");
+        return vf_fail(err, errlen, "out of memory");
     }
     int *xi1 = xi0 + OW, *yi1 = yi0 + OH;
     axis_table(OW, CW, x0, xi0, xi1, xf);
