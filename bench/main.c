@@ -12,6 +12,7 @@
 extern char **environ;
 
 int cmd_models(int argc, char **argv); /* models.c */
+int cmd_index(int argc, char **argv);  /* index.c */
 
 static void usage(FILE *f)
 {
@@ -23,7 +24,7 @@ static void usage(FILE *f)
             "  models     whole-model latency vs ONNX Runtime (prepare the models first:\n"
             "             bench/prepare_models.sh; vireo-bench models --help)\n"
             "  pipeline   end-to-end search pipeline   (not implemented yet: a later issue)\n"
-            "  index      index build / query          (not implemented yet: a later issue)\n\n"
+            "  index      flat-index scan speed and recall vs FAISS (vireo-bench index --help)\n\n"
             "kernels flags:\n"
             "  --json            one JSON object per line (default: aligned table)\n"
             "  --filter SUBSTR   only rows whose op.dtype (e.g. matmul.int8), shape or layer\n"
@@ -301,6 +302,8 @@ int main(int argc, char **argv)
         return cmd_kernels(argc - 1, argv + 1);
     if (!strcmp(cmd, "models"))
         return cmd_models(argc - 1, argv + 1);
+    if (!strcmp(cmd, "index"))
+        return cmd_index(argc - 1, argv + 1);
     if (!strcmp(cmd, "pipeline") || !strcmp(cmd, "index")) {
         fprintf(stderr, "vireo-bench: '%s' is not implemented yet (it comes with a later issue)\n",
                 cmd);

@@ -307,6 +307,58 @@ typedef void (*vk_mean_q8_fn)(const void *in, ptrdiff_t in_ld, int HW, int C, in
                               int32_t lo, int32_t hi, void *out, int n0, int n1);
 
 /* ------------------------------------------------------------------------ */
+/* Flat-index scans (kernels/codes.h rows): exact dot products of a block of
+ * code rows with a batch of prepared queries. Range: rows [r0, r1).
+ *
+ * scan_s8: rows of row_bytes int8 codes (row_bytes a multiple of 64, zero
+ *   padding past dim). Queries: nq rows of qlen = row_bytes int8 values, each
+ *   in −127 … 127, zero past dim.
+ * scan_u4: rows of row_bytes bytes of 4-bit codes. Queries: nq rows of
+ *   qlen = 2·row_bytes int8 values (−127 … 127) in nibble order: for each
+ *   64-byte block b of the row, the 64 values for the low nibbles (dims
+ *   128b + 2i, i = 0 … 63) then the 64 for the high nibbles (128b + 2i + 1);
+ *   vk_scan_u4_query_index() maps a dim to its position. Zero past dim.
+ *   Both: out[(r − r0)·ldo + j] = Σ q_j[i]·c_r[i], exact int32 (|Σ| ≤
+ *   127·127·qlen < 2^31 for qlen ≤ VK_SCAN_MAX_QLEN).
+ * scan_f32: rows of row_bytes bytes of f32 (dim used), queries nq × dim f32
+ *   (stride qlen floats ≥ dim); out as above in f32 (summation order differs
+ *   per level: tolerance derived in tests/kernels/test_scan.c).
+ * qt: the same queries packed by vk_scan_pack_queries_q8 / _f32 (groups of
+ *   VK_SCAN_QGROUP queries interleaved per 4 bytes / per float), or NULL; a
+ *   kernel uses it for wide batches and must give the same result either way.
+ */
+#define VK_SCAN_QGROUP 16
+#define VK_SCAN_MAX_QLEN 131072
+typedef struct vk_scan_args {
+    const uint8_t *codes; /* row r at codes + r·row_bytes, 64-byte aligned */
+    size_t row_bytes;
+    size_t dim;           /* scan_f32 only: floats per row used */
+    const void *q;        /* int8 (s8/u4) or float (f32), nq rows of qlen */
+    size_t qlen;
+    const void *qt;       /* packed copy of q or NULL */
+    int nq;
+    void *out;            /* int32 (s8/u4) or float (f32) */
+    size_t ldo;
+} vk_scan_args;
+typedef void (*vk_scan_fn)(const vk_scan_args *a, size_t r0, size_t r1);
+
+/* Packed queries for wide batches (portable, kernels/ref/scan_pack.c).
+ * q8: group g = queries [16g, 16g+16), qlen/4 slots of 16 × 4 bytes:
+ *   qt[((g·(qlen/4) + s)·16 + j)·4 + t] = (uint8_t)(q[16g+j][4s+t] + 128),
+ *   128 for queries past nq. qlen a multiple of 64.
+ * f32: qt[(g·dim + d)·16 + j] = q[16g+j][d], 0 past nq.
+ * Sizes in bytes from the _bytes functions (0 on overflow). */
+size_t vk_scan_pack_q8_bytes(int nq, size_t qlen);
+void vk_scan_pack_queries_q8(const int8_t *q, int nq, size_t qlen, uint8_t *qt);
+size_t vk_scan_pack_f32_bytes(int nq, size_t dim);
+void vk_scan_pack_queries_f32(const float *q, int nq, size_t qlen, size_t dim, float *qt);
+/* Position in a scan_u4 query of dimension d. */
+static inline size_t vk_scan_u4_query_index(size_t d)
+{
+    return (d / 128) * 128 + (d & 1) * 64 + (d % 128) / 2;
+}
+
+/* ------------------------------------------------------------------------ */
 /* The op table. VK_OPS lists every op once: (name, function type). */
 #define VK_OPS(X)                        \
     X(matmul_f32, vk_matmul_f32_fn)      \
@@ -329,7 +381,10 @@ typedef void (*vk_mean_q8_fn)(const void *in, ptrdiff_t in_ld, int HW, int C, in
     X(maxpool_f32, vk_maxpool_f32_fn)    \
     X(softmax_q8, vk_softmax_q8_fn)      \
     X(requant_q8, vk_requant_q8_fn)      \
-    X(mean_q8, vk_mean_q8_fn)
+    X(mean_q8, vk_mean_q8_fn)              \
+    X(scan_f32, vk_scan_fn)              \
+    X(scan_s8, vk_scan_fn)               \
+    X(scan_u4, vk_scan_fn)
 
 enum {
 #define X(name, type) VK_OP_##name,

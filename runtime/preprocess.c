@@ -211,3 +211,14 @@ int vr_preprocess(const vr_preproc *pp, const vf_image *img, void *out, char *er
     free(xi0), free(yi0), free(xf), free(yf);
     return 0;
 }
+
+int vr_preprocess_encoded(const vr_preproc *pp, const void *buf, size_t len,
+                          const vf_image_limits *lim, void *out, char *err, size_t errlen)
+{
+    vf_image img;
+    if (vf_image_decode(buf, len, lim, &img, err, errlen))
+        return -1;
+    int rc = vr_preprocess(pp, &img, out, err, errlen);
+    vf_image_free(&img);
+    return rc;
+}

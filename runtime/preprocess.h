@@ -63,4 +63,11 @@ size_t vr_preproc_bytes(const vr_preproc *pp);
  * or -1 (allocation failure, empty image) with a message. */
 int vr_preprocess(const vr_preproc *pp, const vf_image *img, void *out, char *err, size_t errlen);
 
+/* Decodes an encoded image (JPEG, PNG, BMP: buf, len bytes; lim may be NULL)
+ * and writes its input tensor (vr_preproc_bytes bytes) to out. Thread-safe
+ * (no shared state). Returns 0, or -1 with a message (decode errors as
+ * vf_image_decode gives them). */
+int vr_preprocess_encoded(const vr_preproc *pp, const void *buf, size_t len,
+                          const vf_image_limits *lim, void *out, char *err, size_t errlen);
+
 #endif

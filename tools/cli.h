@@ -7,5 +7,9 @@ int cmd_info(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_index(int argc, char **argv);
+int cmd_search(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 #endif

@@ -8,9 +8,9 @@
 #   tools/setup.sh --cross  also the aarch64 cross toolchain, qemu and arm64 libraries
 set -eu
 
-PKGS="gcc make cmake pkg-config libdnnl-dev liburing-dev libturbojpeg0-dev libcmocka-dev"
+PKGS="gcc g++ make cmake pkg-config libdnnl-dev libfaiss-dev libopenblas0-pthread liburing-dev libturbojpeg0-dev libspng-dev libcmocka-dev zlib1g-dev"
 TEST_PKGS="python3-torch python3-torchvision python3-numpy"
-CROSS_PKGS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libc6:arm64 libcmocka-dev:arm64 libturbojpeg0-dev:arm64 liburing-dev:arm64"
+CROSS_PKGS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libc6:arm64 libcmocka-dev:arm64 libturbojpeg0-dev:arm64 liburing-dev:arm64 libspng-dev:arm64 zlib1g-dev:arm64"
 
 want="$PKGS"
 cross=0

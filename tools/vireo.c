@@ -14,6 +14,10 @@ static const command commands[] = {
     {"convert", cmd_convert, "convert a model (.tflite, TF.js model.json) into a vireo weight file"},
     {"run", cmd_run, "run a model on images (JPEG, BMP) or raw input tensors and print the top classes"},
     {"embed", cmd_embed, "run a model on images and write its outputs as f32 rows (N x D) to a file"},
+    {"tokenize", cmd_tokenize, "print the CLIP token ids of texts, one line per text"},
+    {"index", cmd_index, "build an index from a catalogue's images; add, rm, info"},
+    {"search", cmd_search, "search an index with query images"},
+    {"eval", cmd_eval, "retrieval metrics on GroceryStore / UKBench (models, codes, whitening, QE, re-ranking)"},
     {"info", cmd_info, "print a weight file's header, metadata and tensors (--verify: data checksum)"},
 };
 

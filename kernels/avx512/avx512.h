@@ -22,4 +22,8 @@ void vk_gap_f32_avx512(const float *in, ptrdiff_t in_ld, int HW, int C, float *o
                        int n1);
 void vk_conv2d_q8_avx512(const vk_conv2d_q8_args *a, int r0, int r1);
 void vk_dwconv_q8_avx512(const vk_dwconv_q8_args *a, int r0, int r1);
+/* flat-index scans */
+void vk_scan_f32_avx512(const vk_scan_args *a, size_t r0, size_t r1);
+void vk_scan_s8_avx512(const vk_scan_args *a, size_t r0, size_t r1);
+void vk_scan_u4_avx512(const vk_scan_args *a, size_t r0, size_t r1);
 #endif

@@ -22,4 +22,10 @@ void vk_register_avx512(vk_ops *o)
            "avx512: VNNI implicit GEMM, up to 12 px x 64 ch tiles");
     VK_SET(o, dwconv_q8, vk_dwconv_q8_avx512, VK_ISA_AVX512,
            "avx512: 16 ch/vector, vpdpwssd per tap, 3x3/5x5 s1/s2 fast paths");
+    VK_SET(o, scan_f32, vk_scan_f32_avx512, VK_ISA_AVX512,
+           "avx512: 4 rows x 4 queries FMA; >=6 queries: 16 on lanes, broadcast rows");
+    VK_SET(o, scan_s8, vk_scan_s8_avx512, VK_ISA_AVX512,
+           "avx512: VNNI, 4 rows x 4 queries; >=6 queries: 16 on lanes, broadcast rows");
+    VK_SET(o, scan_u4, vk_scan_u4_avx512, VK_ISA_AVX512,
+           "avx512: VNNI, nibble AND/shift, 4x4; >=6 queries: unpacked rows, 16 on lanes");
 }

@@ -39,4 +39,8 @@ void vk_mean_q8_ref(const void *in, ptrdiff_t in_ld, int HW, int C, int is_signe
                     int32_t mult, int shift, int32_t out_zero, int32_t lo, int32_t hi, void *out,
                     int n0, int n1);
 
+/* flat-index scans */
+void vk_scan_f32_ref(const vk_scan_args *a, size_t r0, size_t r1);
+void vk_scan_s8_ref(const vk_scan_args *a, size_t r0, size_t r1);
+void vk_scan_u4_ref(const vk_scan_args *a, size_t r0, size_t r1);
 #endif

@@ -28,4 +28,7 @@ void vk_register_ref(vk_ops *o)
     VK_SET(o, softmax_q8, vk_softmax_q8_ref, VK_ISA_REF, "ref: dequantize, f32 softmax, quantize");
     VK_SET(o, requant_q8, vk_requant_q8_ref, VK_ISA_REF, "ref: TFLite fixed-point requantize");
     VK_SET(o, mean_q8, vk_mean_q8_ref, VK_ISA_REF, "ref: TFLite integer mean");
+    VK_SET(o, scan_f32, vk_scan_f32_ref, VK_ISA_REF, "ref: scalar float sums");
+    VK_SET(o, scan_s8, vk_scan_s8_ref, VK_ISA_REF, "ref: direct loops, int32");
+    VK_SET(o, scan_u4, vk_scan_u4_ref, VK_ISA_REF, "ref: direct loops, int32");
 }

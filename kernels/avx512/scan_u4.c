@@ -1,0 +1,121 @@
+/* AVX-512 VNNI 4-bit scan (kernels.h "Flat-index scans"; loops in scan_q8.h).
+ * A 64-byte chunk of codes is 128 dims: AND 0x0F gives the low nibbles and a
+ * 16-bit shift by 4 plus AND the high ones, already in the query's nibble
+ * order, so no shuffles. Narrow batches: nibbles (unsigned) × query (signed),
+ * no correction. Wide batches: rows are unpacked chunk by chunk into a small
+ * stack buffer of signed bytes 0 … 15, then the queries-on-lanes loop of
+ * scan_s8 runs over it. */
+#include "avx512.h"
+#include "scan_q8.h"
+
+#define NARROW_R 4
+#define NARROW_Q 4
+#define WIDE_MIN_Q 6
+#define WIDE_CHUNK 256 /* code bytes per row unpacked at a time (512 values) */
+
+SCAN_INLINE void narrow_tile(const vk_scan_args *a, size_t r, int R, int j0, int Q, int32_t *out)
+{
+    const int8_t *q = a->q;
+    const __m512i lo4 = _mm512_set1_epi8(0x0f);
+    __m512i acc[NARROW_R][NARROW_Q];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < Q; j++)
+            acc[i][j] = _mm512_setzero_si512();
+    for (size_t o = 0; o < a->row_bytes; o += 64) {
+        __m512i lo[NARROW_R], hi[NARROW_R];
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) {
+            __m512i c = _mm512_load_si512(a->codes + (r + (size_t)i) * a->row_bytes + o);
+            lo[i] = _mm512_and_si512(c, lo4);
+            hi[i] = _mm512_and_si512(_mm512_srli_epi16(c, 4), lo4);
+        }
+#pragma GCC unroll 4
+        for (int j = 0; j < Q; j++) {
+            const int8_t *qj = q + (size_t)(j0 + j) * a->qlen + 2 * o;
+            __m512i ql = _mm512_loadu_si512(qj), qh = _mm512_loadu_si512(qj + 64);
+#pragma GCC unroll 4
+            for (int i = 0; i < R; i++) {
+                acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], lo[i], ql);
+                acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], hi[i], qh);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < Q; j++)
+            out[(r + (size_t)i) * a->ldo + (size_t)(j0 + j)] = scan_hsum(acc[i][j]);
+}
+
+static void narrow_rows(const vk_scan_args *a, size_t r0, size_t r1, int j0, int j1)
+{
+    vk_scan_args b = *a;
+    b.codes = a->codes + r0 * a->row_bytes; /* rows and out based at 0 */
+    int32_t *out = a->out;
+    size_t n = r1 - r0;
+    for (int j = j0; j < j1; j += NARROW_Q) {
+        int Q = j1 - j < NARROW_Q ? j1 - j : NARROW_Q;
+        size_t r = 0;
+        for (; r + NARROW_R <= n; r += NARROW_R) {
+            switch (Q) {
+            case 1: narrow_tile(&b, r, NARROW_R, j, 1, out); break;
+            case 2: narrow_tile(&b, r, NARROW_R, j, 2, out); break;
+            case 3: narrow_tile(&b, r, NARROW_R, j, 3, out); break;
+            default: narrow_tile(&b, r, NARROW_R, j, 4, out); break;
+            }
+        }
+        for (; r < n; r++) {
+            switch (Q) {
+            case 1: narrow_tile(&b, r, 1, j, 1, out); break;
+            case 2: narrow_tile(&b, r, 1, j, 2, out); break;
+            case 3: narrow_tile(&b, r, 1, j, 3, out); break;
+            default: narrow_tile(&b, r, 1, j, 4, out); break;
+            }
+        }
+    }
+}
+
+SCAN_INLINE void wide_tile(const vk_scan_args *a, size_t r, int R, int g, int32_t *out)
+{
+    _Alignas(64) uint8_t buf[SCAN_WIDE_ROWS][2 * WIDE_CHUNK];
+    const __m512i lo4 = _mm512_set1_epi8(0x0f);
+    __m512i acc[SCAN_WIDE_ROWS], rsum[SCAN_WIDE_ROWS];
+#pragma GCC unroll 8
+    for (int i = 0; i < R; i++)
+        acc[i] = rsum[i] = _mm512_setzero_si512();
+    const uint8_t *qt = (const uint8_t *)a->qt + (size_t)g * (a->qlen / 4) * 64;
+    for (size_t cb = 0; cb < a->row_bytes; cb += WIDE_CHUNK) {
+        size_t n = a->row_bytes - cb < WIDE_CHUNK ? a->row_bytes - cb : WIDE_CHUNK;
+        for (int i = 0; i < R; i++) {
+            const uint8_t *src = a->codes + (r + (size_t)i) * a->row_bytes + cb;
+            for (size_t o = 0; o < n; o += 64) {
+                __m512i c = _mm512_load_si512(src + o);
+                _mm512_store_si512(buf[i] + 2 * o, _mm512_and_si512(c, lo4));
+                _mm512_store_si512(buf[i] + 2 * o + 64,
+                                   _mm512_and_si512(_mm512_srli_epi16(c, 4), lo4));
+            }
+        }
+        scan_wide_rows(acc, rsum, R, buf[0], sizeof buf[0], qt + (2 * cb / 4) * 64, 2 * n / 4);
+    }
+    scan_wide_store(acc, rsum, R, out, a->ldo, scan_group_mask(a->nq, g));
+}
+
+void vk_scan_u4_avx512(const vk_scan_args *a, size_t r0, size_t r1)
+{
+    int32_t *out = a->out;
+    for (int g = 0; g * VK_SCAN_QGROUP < a->nq; g++) {
+        int j0 = g * VK_SCAN_QGROUP;
+        int j1 = a->nq - j0 < VK_SCAN_QGROUP ? a->nq : j0 + VK_SCAN_QGROUP;
+        if (a->qt && j1 - j0 >= WIDE_MIN_Q) {
+            size_t r = r0;
+            for (; r + SCAN_WIDE_ROWS <= r1; r += SCAN_WIDE_ROWS)
+                wide_tile(a, r, SCAN_WIDE_ROWS, g, out + (r - r0) * a->ldo + j0);
+            for (; r < r1; r++)
+                wide_tile(a, r, 1, g, out + (r - r0) * a->ldo + j0);
+            continue;
+        }
+        narrow_rows(a, r0, r1, j0, j1);
+    }
+}

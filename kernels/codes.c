@@ -1,0 +1,232 @@
+/* Flat-index codes (kernels/codes.h): fitting, encoding and decoding rows.
+ * Plain C, no allocation. For F32 and F16 the parameters a, b are ignored
+ * (callers may pass NULL): those kinds store the value itself. Non-finite
+ * training values are ignored by the fit, and a NaN encodes as code 0 (S8)
+ * or the code nearest b (U4) so a hostile float cannot make an undefined
+ * float → int conversion. */
+#include "kernels/codes.h"
+
+#include <math.h>
+#include <string.h>
+
+const char *vk_code_name(vk_code_kind k)
+{
+    switch (k) {
+    case VK_CODE_F32: return "f32";
+    case VK_CODE_S8: return "int8";
+    case VK_CODE_U4: return "int4";
+    case VK_CODE_F16: return "f16";
+    }
+    return NULL;
+}
+
+size_t vk_code_row_bytes(vk_code_kind k, size_t dim)
+{
+    size_t payload;
+    if (dim == 0)
+        return 0;
+    switch (k) {
+    case VK_CODE_F32:
+        if (dim > SIZE_MAX / 4)
+            return 0;
+        payload = dim * 4;
+        break;
+    case VK_CODE_S8: payload = dim; break;
+    case VK_CODE_U4: payload = dim / 2 + (dim & 1); break;
+    case VK_CODE_F16:
+        if (dim > SIZE_MAX / 2)
+            return 0;
+        payload = dim * 2;
+        break;
+    default: return 0;
+    }
+    if (payload > SIZE_MAX - (VK_CODE_ROW_ALIGN - 1))
+        return 0;
+    return (payload + VK_CODE_ROW_ALIGN - 1) / VK_CODE_ROW_ALIGN * VK_CODE_ROW_ALIGN;
+}
+
+void vk_code_fit(vk_code_kind k, const float *x, size_t n, size_t dim, float *a, float *b)
+{
+    for (size_t d = 0; d < dim; d++) {
+        float lo = INFINITY, hi = -INFINITY;
+        for (size_t i = 0; i < n; i++) {
+            float v = x[i * dim + d];
+            if (!isfinite(v))
+                continue;
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+        }
+        if (lo > hi) /* no finite value: treat as a constant-zero column */
+            lo = hi = 0.0f;
+        switch (k) {
+        case VK_CODE_S8: {
+            float m = fmaxf(fabsf(lo), fabsf(hi));
+            a[d] = m > 0.0f ? m / 127.0f : 1.0f;
+            b[d] = 0.0f;
+            /* A denormal max gives a 0 or denormal scale: x/a would overflow. */
+            if (!(a[d] >= 1e-30f))
+                a[d] = m > 0.0f ? 1e-30f : 1.0f;
+            break;
+        }
+        case VK_CODE_U4:
+            b[d] = lo;
+            a[d] = hi > lo ? (hi - lo) / 15.0f : 1.0f;
+            if (!isfinite(a[d])) /* range overflowed f32 */
+                a[d] = 3.4e38f / 15.0f;
+            if (!(a[d] >= 1e-30f))
+                a[d] = 1e-30f;
+            break;
+        default:
+            a[d] = 1.0f;
+            b[d] = 0.0f;
+            break;
+        }
+    }
+}
+
+/* binary32 → binary16, round to nearest even, overflow to ±inf, NaN kept quiet. */
+static uint16_t f32_to_f16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint32_t sign = (u >> 16) & 0x8000u;
+    uint32_t exp = (u >> 23) & 0xffu;
+    uint32_t man = u & 0x7fffffu;
+    if (exp == 0xff)
+        return (uint16_t)(sign | 0x7c00u | (man ? 0x200u : 0));
+    int e = (int)exp - 127 + 15;
+    if (e >= 31)
+        return (uint16_t)(sign | 0x7c00u);
+    if (e <= 0) {
+        if (e < -10)
+            return (uint16_t)sign; /* below half the smallest denormal */
+        man |= 0x800000u;
+        unsigned shift = (unsigned)(14 - e);
+        uint32_t h = man >> shift;
+        uint32_t rem = man & ((1u << shift) - 1);
+        uint32_t half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (h & 1)))
+            h++;
+        return (uint16_t)(sign | h);
+    }
+    uint32_t h = ((uint32_t)e << 10) | (man >> 13);
+    uint32_t rem = man & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1)))
+        h++; /* a carry into the exponent is the correct rounding, up to inf */
+    return (uint16_t)(sign | h);
+}
+
+static float f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1fu;
+    uint32_t man = h & 0x3ffu;
+    uint32_t u;
+    if (exp == 0x1f) {
+        u = sign | 0x7f800000u | (man << 13);
+    } else if (exp == 0) {
+        if (man == 0) {
+            u = sign;
+        } else {
+            float f = (float)man * (1.0f / 16777216.0f); /* man · 2^-24, exact */
+            return sign ? -f : f;
+        }
+    } else {
+        u = sign | ((exp + 127 - 15) << 23) | (man << 13);
+    }
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static int encode_s8(float x, float a)
+{
+    float v = x / a;
+    if (!(v == v))
+        return 0;
+    if (v >= 127.0f)
+        return 127;
+    if (v <= -127.0f)
+        return -127;
+    return (int)roundf(v); /* ties away from zero */
+}
+
+static unsigned encode_u4(float x, float a, float b)
+{
+    float v = (x - b) / a;
+    if (!(v == v))
+        return 0;
+    if (v >= 15.0f)
+        return 15;
+    if (v <= 0.0f)
+        return 0;
+    return (unsigned)floorf(v + 0.5f);
+}
+
+void vk_code_encode(vk_code_kind k, const float *x, size_t dim, const float *a, const float *b,
+                    void *row)
+{
+    size_t rb = vk_code_row_bytes(k, dim);
+    uint8_t *r = row;
+    if (rb == 0)
+        return;
+    memset(r, 0, rb);
+    switch (k) {
+    case VK_CODE_F32:
+        for (size_t d = 0; d < dim; d++) {
+            uint32_t u;
+            memcpy(&u, &x[d], 4);
+            r[4 * d + 0] = (uint8_t)u;
+            r[4 * d + 1] = (uint8_t)(u >> 8);
+            r[4 * d + 2] = (uint8_t)(u >> 16);
+            r[4 * d + 3] = (uint8_t)(u >> 24);
+        }
+        break;
+    case VK_CODE_S8:
+        for (size_t d = 0; d < dim; d++)
+            r[d] = (uint8_t)(int8_t)encode_s8(x[d], a[d]);
+        break;
+    case VK_CODE_U4:
+        for (size_t d = 0; d < dim; d++) {
+            unsigned c = encode_u4(x[d], a[d], b[d]);
+            r[d / 2] |= (uint8_t)((d & 1) ? c << 4 : c);
+        }
+        break;
+    case VK_CODE_F16:
+        for (size_t d = 0; d < dim; d++) {
+            uint16_t h = f32_to_f16(x[d]);
+            r[2 * d] = (uint8_t)h;
+            r[2 * d + 1] = (uint8_t)(h >> 8);
+        }
+        break;
+    }
+}
+
+void vk_code_decode(vk_code_kind k, const void *row, size_t dim, const float *a, const float *b,
+                    float *x)
+{
+    const uint8_t *r = row;
+    switch (k) {
+    case VK_CODE_F32:
+        for (size_t d = 0; d < dim; d++) {
+            uint32_t u = (uint32_t)r[4 * d] | (uint32_t)r[4 * d + 1] << 8 |
+                         (uint32_t)r[4 * d + 2] << 16 | (uint32_t)r[4 * d + 3] << 24;
+            memcpy(&x[d], &u, 4);
+        }
+        break;
+    case VK_CODE_S8:
+        for (size_t d = 0; d < dim; d++)
+            x[d] = a[d] * (float)(int8_t)r[d];
+        break;
+    case VK_CODE_U4:
+        for (size_t d = 0; d < dim; d++) {
+            unsigned c = (d & 1) ? r[d / 2] >> 4 : r[d / 2] & 15u;
+            x[d] = a[d] * (float)c + b[d];
+        }
+        break;
+    case VK_CODE_F16:
+        for (size_t d = 0; d < dim; d++)
+            x[d] = f16_to_f32((uint16_t)(r[2 * d] | r[2 * d + 1] << 8));
+        break;
+    }
+}

@@ -1,0 +1,436 @@
+/* vireo eval: retrieval quality on the shared evaluation sets
+ * (../shared/README.md), for one model or an ensemble, per code kind and
+ * retrieval configuration. See `vireo eval --help`. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "datasets.h"
+#include "embeddings.h"
+#include "formats/errmsg.h"
+#include "models.h"
+#include "retrieval_run.h"
+#include "runtime/metrics.h"
+#include "runtime/retrieval.h"
+#include "runtime/threadpool.h"
+
+#define MAX_MODELS 8
+#define MAX_CFGS 64
+
+static const char usage_text[] =
+    "usage: vireo eval grocery|ukbench [options]\n"
+    "  -m MODEL[:WEIGHT]   model (repeat for an ensemble; default " MODEL_DEFAULT "): a .vwt file, a\n"
+    "                      .tflite / model.json / .safetensors source (converted once, cached), or\n"
+    "                      mnv1-embed, mnv2, mnv2-ptq, nsfw-mnv2, nsfw-incv3 (models in ../shared)\n"
+    "  --codes LIST        f32,int8,int4 (default int8)\n"
+    "  --whiten[=POWER]    PCA whitening fitted on GroceryStore train (power 0.5 default)\n"
+    "  --whiten-dim D      keep D components (default: all)\n"
+    "  --dba K             database-side augmentation with K neighbours\n"
+    "  --qe K              alpha query expansion with K neighbours\n"
+    "  --alpha A           alpha of QE and DBA (default 3)\n"
+    "  --rerank            k-reciprocal re-ranking (k1 20, k2 6, lambda 0.3)\n"
+    "  --rescore K         re-score the best K of each query exactly (f16 copy)\n"
+    "  --sweep             run a grid: plain, whiten, whiten+qe, whiten+dba+qe, +rerank\n"
+    "  --json              one JSON object per line per protocol and configuration\n"
+    "  --limit N           about N photos per list (quick runs)\n"
+    "  --data DIR          dataset directory (default ../shared/data/grocery or ukbench1000)\n"
+    "  -t THREADS, --no-cache, -q (no progress)\n";
+
+typedef struct model_arg {
+    const char *spec;
+    float weight;
+    char path[4096];
+} model_arg;
+
+typedef struct eval_args {
+    const char *dataset, *data;
+    model_arg models[MAX_MODELS];
+    int nmodels;
+    rr_cfg cfgs[MAX_CFGS];
+    int ncfgs;
+    int json, quiet, no_cache, threads;
+    size_t limit;
+} eval_args;
+
+/* Embeds one image set with every model and fuses them (normalised rows). */
+static int embed_fused(eval_args *a, const ds_set *s, const char *label, float **out, size_t *dim,
+                       double *ips)
+{
+    const float *parts[MAX_MODELS];
+    size_t dims[MAX_MODELS], total = 0;
+    float weights[MAX_MODELS];
+    emb_matrix em[MAX_MODELS] = {0};
+    char err[1024];
+    int rc = -1;
+    double slow = 0;
+    *ips = 0;
+    for (int m = 0; m < a->nmodels; m++) {
+        char lab[512];
+        snprintf(lab, sizeof lab, "%s with %s", label, models_short_name(a->models[m].spec));
+        emb_opts eo = {.threads = a->threads, .quiet = a->quiet, .no_cache = a->no_cache, .label = lab};
+        double r;
+        if (emb_compute(a->models[m].path, (const char *const *)s->paths, s->n, &eo, &em[m], &r, err,
+                        sizeof err)) {
+            fprintf(stderr, "vireo eval: %s\n", err);
+            goto out;
+        }
+        size_t bad = 0;
+        for (size_t i = 0; i < s->n; i++)
+            bad += !em[m].ok[i];
+        if (bad == s->n) {
+            fprintf(stderr, "vireo eval: %s: no image could be embedded\n", label);
+            goto out;
+        }
+        /* ensemble rate: one image through every model */
+        if (r > 0)
+            slow += 1.0 / r;
+        parts[m] = em[m].x;
+        dims[m] = em[m].dim;
+        weights[m] = a->models[m].weight;
+        total += em[m].dim;
+    }
+    *ips = slow > 0 ? 1.0 / slow : 0;
+    *dim = total;
+    *out = malloc(s->n * total * sizeof **out + 1);
+    if (!*out || vr_ensemble_concat(parts, dims, weights, (size_t)a->nmodels, s->n, *out, err,
+                                    sizeof err)) {
+        fprintf(stderr, "vireo eval: %s\n", *out ? err : "out of memory");
+        free(*out);
+        *out = NULL;
+        goto out;
+    }
+    rc = 0;
+out:
+    for (int m = 0; m < a->nmodels; m++)
+        emb_free(&em[m]);
+    return rc;
+}
+
+static void print_models(FILE *f, const eval_args *a)
+{
+    fputc('[', f);
+    for (int m = 0; m < a->nmodels; m++)
+        fprintf(f, "%s\"%s\"", m ? "," : "", models_short_name(a->models[m].spec));
+    fputc(']', f);
+}
+
+static int report(const eval_args *a, const char *protocol, const rr_cfg *c, const vr_eval *e,
+                  const vr_eval *self_kept, size_t nq, size_t ng, size_t dim, double embed_ips,
+                  double search_qps)
+{
+    char name[128];
+    rr_cfg_name(c, name, sizeof name);
+    if (a->json) {
+        printf("{\"dataset\":\"%s\",\"protocol\":\"%s\",\"models\":", a->dataset, protocol);
+        print_models(stdout, a);
+        printf(",\"weights\":[");
+        for (int m = 0; m < a->nmodels; m++)
+            printf("%s%g", m ? "," : "", (double)a->models[m].weight);
+        printf("],\"codes\":\"%s\",\"config\":\"%s\",\"whiten\":%s,\"dba\":%zu,\"qe\":%zu,"
+               "\"rerank\":%s,\"rescore\":%zu,\"queries\":%zu,\"gallery\":%zu,\"dim\":%zu,"
+               "\"recall_at_1\":%.4f,\"recall_at_5\":%.4f,\"recall_at_10\":%.4f,\"mar_at_10\":%.4f,"
+               "\"map\":%.4f",
+               vk_code_name(c->codes), name, c->whiten ? "true" : "false", c->dba, c->qe,
+               c->rerank ? "true" : "false", c->rescore, nq, ng, dim, e->recall1, e->recall5,
+               e->recall10, e->mar10, e->map);
+        if (self_kept)
+            printf(",\"ns_score\":%.4f,\"self_match\":\"kept for ns_score, excluded for the rest\"",
+                   self_kept->ns_score);
+        printf(",\"embed_images_per_s\":%.1f,\"search_queries_per_s\":%.1f}\n", embed_ips, search_qps);
+    } else {
+        printf("%-8s %-18s %-36s R@1 %6.2f  R@5 %6.2f  R@10 %6.2f  MAR@10 %6.2f  mAP %6.2f", a->dataset,
+               protocol, name, 100 * e->recall1, 100 * e->recall5, 100 * e->recall10, 100 * e->mar10,
+               100 * e->map);
+        if (self_kept)
+            printf("  N-S %.3f", self_kept->ns_score);
+        printf("  (%zu queries, %zu gallery, dim %zu, %.0f queries/s)\n", nq, ng, dim, search_qps);
+    }
+    fflush(stdout);
+    return 0;
+}
+
+static int eval_protocol(const eval_args *a, const char *protocol, const float *Q, const int32_t *ql,
+                         size_t nq, const float *G, const int32_t *gl, size_t ng, size_t d,
+                         const float *T, size_t nt, int same, double ips, vr_pool *pool)
+{
+    char err[1024];
+    size_t *self = NULL;
+    if (same) {
+        self = malloc(nq * sizeof *self);
+        if (!self)
+            return -1;
+        for (size_t i = 0; i < nq; i++)
+            self[i] = i;
+    }
+    int rc = 0;
+    for (int ci = 0; ci < a->ncfgs && !rc; ci++) {
+        rr_result r;
+        if (rr_run(Q, nq, G, ng, d, T, nt, same, &a->cfgs[ci], pool, &r, err, sizeof err)) {
+            fprintf(stderr, "vireo eval: %s: %s\n", protocol, err);
+            rc = -1;
+            break;
+        }
+        vr_eval e, kept;
+        if (vr_eval_by_labels(r.ranked, NULL, ng, nq, ql, gl, ng, self, &e, err, sizeof err) ||
+            (same && vr_eval_by_labels(r.ranked, NULL, ng, nq, ql, gl, ng, NULL, &kept, err,
+                                       sizeof err))) {
+            fprintf(stderr, "vireo eval: %s: %s\n", protocol, err);
+            rc = -1;
+        } else
+            report(a, protocol, &a->cfgs[ci], &e, same ? &kept : NULL, nq, ng, r.stored_dim, ips,
+                   r.search_s > 0 ? (double)nq / r.search_s : 0);
+        rr_result_free(&r);
+    }
+    free(self);
+    return rc;
+}
+
+static int32_t *labels32(const ds_set *s)
+{
+    int32_t *l = malloc((s->n + 1) * sizeof *l);
+    for (size_t i = 0; l && i < s->n; i++)
+        l[i] = s->label[i];
+    return l;
+}
+
+static int needs_train(const eval_args *a)
+{
+    for (int i = 0; i < a->ncfgs; i++)
+        if (a->cfgs[i].whiten)
+            return 1;
+    return 0;
+}
+
+static int run_grocery(eval_args *a, vr_pool *pool)
+{
+    char err[1024], dir[4096];
+    if (a->data)
+        snprintf(dir, sizeof dir, "%s", a->data);
+    else
+        snprintf(dir, sizeof dir, "%s/data/grocery", models_shared_dir());
+    ds_grocery g;
+    if (ds_grocery_load(dir, a->limit, &g, err, sizeof err)) {
+        fprintf(stderr, "vireo eval: %s\n", err);
+        return 1;
+    }
+    float *T = NULL, *Q = NULL, *I = NULL;
+    int32_t *tl = labels32(&g.train), *ql = labels32(&g.test), *il = labels32(&g.iconic);
+    size_t d = 0;
+    double ips = 0, r;
+    int rc = 1;
+    if (!tl || !ql || !il)
+        goto out;
+    if (embed_fused(a, &g.test, "grocery test", &Q, &d, &ips) ||
+        embed_fused(a, &g.iconic, "grocery iconic", &I, &d, &r) ||
+        embed_fused(a, &g.train, "grocery train", &T, &d, &r))
+        goto out;
+    if (r > 0 && (ips == 0 || r < ips))
+        ips = r;
+    if (eval_protocol(a, "photo->catalogue", Q, ql, g.test.n, I, il, g.iconic.n, d, T, g.train.n, 0,
+                      ips, pool) ||
+        eval_protocol(a, "photo->photo", Q, ql, g.test.n, T, tl, g.train.n, d, T, g.train.n, 0, ips,
+                      pool))
+        goto out;
+    rc = 0;
+out:
+    free(T), free(Q), free(I), free(tl), free(ql), free(il);
+    ds_grocery_free(&g);
+    return rc;
+}
+
+static int run_ukbench(eval_args *a, vr_pool *pool)
+{
+    char err[1024], dir[4096];
+    if (a->data)
+        snprintf(dir, sizeof dir, "%s", a->data);
+    else
+        snprintf(dir, sizeof dir, "%s/data/ukbench1000", models_shared_dir());
+    ds_set s;
+    if (ds_ukbench_load(dir, a->limit, &s, err, sizeof err)) {
+        fprintf(stderr, "vireo eval: %s\n", err);
+        return 1;
+    }
+    float *X = NULL, *T = NULL;
+    int32_t *l = labels32(&s);
+    size_t d = 0, nt = 0;
+    double ips = 0, r;
+    int rc = 1;
+    ds_grocery g = {0};
+    if (!l || embed_fused(a, &s, "ukbench", &X, &d, &ips))
+        goto out;
+    if (needs_train(a)) {
+        /* UKBench has no training split: whitening is learned on another
+         * set, GroceryStore's train photos (never on the evaluated images). */
+        snprintf(dir, sizeof dir, "%s/data/grocery", models_shared_dir());
+        if (ds_grocery_load(dir, a->limit, &g, err, sizeof err)) {
+            fprintf(stderr, "vireo eval: whitening for ukbench is fitted on GroceryStore train: %s\n",
+                    err);
+            goto out;
+        }
+        if (embed_fused(a, &g.train, "grocery train (whitening)", &T, &d, &r))
+            goto out;
+        nt = g.train.n;
+    }
+    if (eval_protocol(a, "all->all", X, l, s.n, X, l, s.n, d, T, nt, 1, ips, pool))
+        goto out;
+    rc = 0;
+out:
+    free(X), free(T), free(l);
+    ds_set_free(&s);
+    ds_grocery_free(&g);
+    return rc;
+}
+
+static int parse_codes(const char *s, vk_code_kind *k, int *n)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    *n = 0;
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        if (*n >= 3)
+            return -1;
+        if (!strcmp(tok, "f32"))
+            k[(*n)++] = VK_CODE_F32;
+        else if (!strcmp(tok, "int8"))
+            k[(*n)++] = VK_CODE_S8;
+        else if (!strcmp(tok, "int4"))
+            k[(*n)++] = VK_CODE_U4;
+        else
+            return -1;
+    }
+    return *n ? 0 : -1;
+}
+
+static int num(const char *s, double lo, double hi, double *v)
+{
+    char *end;
+    errno = 0;
+    *v = strtod(s, &end);
+    return end == s || *end || errno || *v < lo || *v > hi ? -1 : 0;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    eval_args a = {0};
+    rr_cfg base;
+    rr_cfg_default(&base);
+    vk_code_kind kinds[3] = {VK_CODE_S8};
+    int nkinds = 1, sweep = 0;
+    double v;
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i];
+        int has = i + 1 < argc;
+        if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
+            fputs(usage_text, stdout);
+            return 0;
+        } else if (!strcmp(o, "-m") && has) {
+            if (a.nmodels == MAX_MODELS) {
+                fprintf(stderr, "vireo eval: at most %d models\n", MAX_MODELS);
+                return 2;
+            }
+            model_arg *m = &a.models[a.nmodels++];
+            m->spec = argv[++i];
+            m->weight = 1;
+            char *colon = strrchr(argv[i], ':');
+            if (colon && num(colon + 1, 0, 1e6, &v) == 0) {
+                *colon = 0;
+                m->weight = (float)v;
+            }
+        } else if (!strcmp(o, "--codes") && has) {
+            if (parse_codes(argv[++i], kinds, &nkinds)) {
+                fprintf(stderr, "vireo eval: --codes takes f32, int8, int4 (comma-separated)\n");
+                return 2;
+            }
+        } else if (!strncmp(o, "--whiten", 8) && (o[8] == 0 || o[8] == '=')) {
+            base.whiten = 1;
+            if (o[8] == '=' && num(o + 9, 0, 1, &v) == 0)
+                base.wopt.power = (float)v;
+            else if (o[8] == '=') {
+                fprintf(stderr, "vireo eval: --whiten=POWER takes 0 ... 1\n");
+                return 2;
+            }
+        } else if (!strcmp(o, "--whiten-dim") && has && num(argv[i + 1], 1, 1e6, &v) == 0) {
+            base.wopt.d_out = (size_t)v;
+            i++;
+        } else if (!strcmp(o, "--dba") && has && num(argv[i + 1], 1, 1e4, &v) == 0) {
+            base.dba = (size_t)v;
+            i++;
+        } else if (!strcmp(o, "--qe") && has && num(argv[i + 1], 1, 1e4, &v) == 0) {
+            base.qe = (size_t)v;
+            i++;
+        } else if (!strcmp(o, "--alpha") && has && num(argv[i + 1], 0, 100, &v) == 0) {
+            base.qe_alpha = base.dba_alpha = (float)v;
+            i++;
+        } else if (!strcmp(o, "--rescore") && has && num(argv[i + 1], 1, 1e6, &v) == 0) {
+            base.rescore = (size_t)v;
+            i++;
+        } else if (!strcmp(o, "--rerank"))
+            base.rerank = 1;
+        else if (!strcmp(o, "--sweep"))
+            sweep = 1;
+        else if (!strcmp(o, "--json"))
+            a.json = 1;
+        else if (!strcmp(o, "-q"))
+            a.quiet = 1;
+        else if (!strcmp(o, "--no-cache"))
+            a.no_cache = 1;
+        else if (!strcmp(o, "--limit") && has && num(argv[i + 1], 1, 1e9, &v) == 0) {
+            a.limit = (size_t)v;
+            i++;
+        } else if (!strcmp(o, "-t") && has && num(argv[i + 1], 0, 1024, &v) == 0) {
+            a.threads = (int)v;
+            i++;
+        } else if (!strcmp(o, "--data") && has)
+            a.data = argv[++i];
+        else if (o[0] != '-' && !a.dataset)
+            a.dataset = o;
+        else {
+            fprintf(stderr, "vireo eval: bad argument '%s'\n%s", o, usage_text);
+            return 2;
+        }
+    }
+    if (!a.dataset || (strcmp(a.dataset, "grocery") && strcmp(a.dataset, "ukbench"))) {
+        fputs(usage_text, stderr);
+        return 2;
+    }
+    if (a.nmodels == 0) {
+        a.models[0] = (model_arg){.spec = MODEL_DEFAULT, .weight = 1};
+        a.nmodels = 1;
+    }
+    char err[1024];
+    for (int m = 0; m < a.nmodels; m++)
+        if (models_resolve(a.models[m].spec, a.models[m].path, sizeof a.models[m].path, a.quiet, err,
+                           sizeof err)) {
+            fprintf(stderr, "vireo eval: %s\n", err);
+            return 1;
+        }
+    /* configurations: codes × (flags | the sweep grid) */
+    for (int k = 0; k < nkinds; k++) {
+        if (!sweep) {
+            a.cfgs[a.ncfgs] = base;
+            a.cfgs[a.ncfgs++].codes = kinds[k];
+            continue;
+        }
+        size_t qe = base.qe ? base.qe : 2, dba = base.dba ? base.dba : 2;
+        rr_cfg grid[5];
+        for (int j = 0; j < 5; j++) {
+            grid[j] = base;
+            grid[j].codes = kinds[k];
+            grid[j].whiten = j >= 1;
+            grid[j].qe = j >= 2 ? qe : 0;
+            grid[j].dba = j >= 3 ? dba : 0;
+            grid[j].rerank = j >= 4;
+            a.cfgs[a.ncfgs++] = grid[j];
+        }
+    }
+    vr_pool *pool = vr_pool_create(a.threads);
+    if (!pool) {
+        fprintf(stderr, "vireo eval: cannot start threads\n");
+        return 1;
+    }
+    int rc = !strcmp(a.dataset, "grocery") ? run_grocery(&a, pool) : run_ukbench(&a, pool);
+    vr_pool_destroy(pool);
+    return rc;
+}
