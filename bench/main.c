@@ -12,6 +12,7 @@
 extern char **environ;
 
 int cmd_models(int argc, char **argv); /* models.c */
+int cmd_pipeline(int argc, char **argv); /* pipeline.c */
 int cmd_index(int argc, char **argv);  /* index.c */
 
 static void usage(FILE *f)
@@ -23,7 +24,8 @@ static void usage(FILE *f)
             "             MobileNetV2, attention), with the machine's measured peak\n"
             "  models     whole-model latency vs ONNX Runtime (prepare the models first:\n"
             "             bench/prepare_models.sh; vireo-bench models --help)\n"
-            "  pipeline   end-to-end search pipeline   (not implemented yet: a later issue)\n"
+            "  pipeline   the image pipeline: loading (pread / io_uring, cold / hot), decoding\n"
+            "             (full / DCT-scaled), models, end to end (vireo-bench pipeline --help)\n"
             "  index      flat-index scan speed and recall vs FAISS (vireo-bench index --help)\n\n"
             "kernels flags:\n"
             "  --json            one JSON object per line (default: aligned table)\n"
@@ -304,7 +306,9 @@ int main(int argc, char **argv)
         return cmd_models(argc - 1, argv + 1);
     if (!strcmp(cmd, "index"))
         return cmd_index(argc - 1, argv + 1);
-    if (!strcmp(cmd, "pipeline") || !strcmp(cmd, "index")) {
+    if (!strcmp(cmd, "pipeline"))
+        return cmd_pipeline(argc - 1, argv + 1);
+    if (!strcmp(cmd, "index")) {
         fprintf(stderr, "vireo-bench: '%s' is not implemented yet (it comes with a later issue)\n",
                 cmd);
         return 2;

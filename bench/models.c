@@ -40,6 +40,12 @@ static const model_spec MODELS[] = {
     {"coral-mobilenet_v1_0.25_128_quant", "coral-mobilenet_v1_0.25_128_quant.vwt", NULL, 0},
     {"nsfwjs-mobilenet_v2", "nsfwjs-mobilenet_v2.vwt", NULL, 0},
     {"nsfwjs-inception_v3", "nsfwjs-inception_v3.vwt", NULL, 0},
+    /* float models stored int8 (vireo convert --dtype int8; docs/QUANTIZATION.md):
+     * ONNX Runtime's peer would be another quantization, so absolute figures */
+    {"resnet50-int8", "resnet50-int8.vwt", NULL, 0},
+    {"mobilenet_v2-int8", "mobilenet_v2-int8.vwt", NULL, 0},
+    {"nsfwjs-mobilenet_v2-int8", "nsfwjs-mobilenet_v2-int8.vwt", NULL, 0},
+    {"nsfwjs-inception_v3-int8", "nsfwjs-inception_v3-int8.vwt", NULL, 0},
 };
 
 typedef struct mopts {

@@ -26,6 +26,9 @@
 #define VF_INDEX_MAX_NAME 255
 #define VF_INDEX_META_ENTRY 16
 #define VF_INDEX_TENSOR_ENTRY 32
+/* Header flag: the code parameters are placeholders (a = 1, b = 0) to be
+ * fitted by the first add; only in a file without rows. */
+#define VF_INDEX_FLAG_UNFITTED 1u
 
 enum {
     VF_IX_META = 1,
@@ -69,6 +72,7 @@ typedef struct vf_index {
     uint64_t n;      /* rows, tombstoned ones included */
     uint64_t ndead;  /* set bits in dead */
     uint64_t generation; /* how many times the file has been saved */
+    int unfitted;        /* VF_INDEX_FLAG_UNFITTED */
     vf_index_kv *kv;     /* META entries; "model" is required */
     size_t nkv;
     vf_index_tensor *tensors; /* TRANSFORM; may be empty */

@@ -89,8 +89,10 @@ static int parse_header(const uint8_t *h, size_t len, vf_index *ix, char *err, s
              le32(h + 124), crc);
     if (!all_zero(h + 80, 44))
         FAIL("reserved header bytes are not zero");
-    if (le32(h + 68) != 0)
-        FAIL("header flags 0x%x: none are defined", le32(h + 68));
+    uint32_t hflags = le32(h + 68);
+    if (hflags & ~VF_INDEX_FLAG_UNFITTED)
+        FAIL("header flags 0x%x: unknown bits", hflags);
+    ix->unfitted = (hflags & VF_INDEX_FLAG_UNFITTED) != 0;
     uint64_t fsize = le64(h + 24);
     if (fsize > len)
         FAIL("truncated: the header says %llu bytes, the file has %zu", (ull)fsize, len);
@@ -116,6 +118,9 @@ static int parse_header(const uint8_t *h, size_t len, vf_index *ix, char *err, s
         FAIL("row count %llu over the limit %llu", (ull)ix->n, (ull)VF_INDEX_MAX_ROWS);
     if (ix->ndead > ix->n)
         FAIL("dead count %llu exceeds the row count %llu", (ull)ix->ndead, (ull)ix->n);
+    if (ix->unfitted && ix->n)
+        FAIL("the header says the code parameters are not fitted yet, but there are %llu rows",
+             (ull)ix->n);
     ix->nsections = (int)nsec;
     return 0;
 }
@@ -139,10 +144,12 @@ static int parse_sections(const uint8_t *base, size_t len, unsigned flags, vf_in
         if (s.offset % VF_INDEX_ALIGN)
             FAIL("%s section: offset %llu not a multiple of %d", name, (ull)s.offset,
                  VF_INDEX_ALIGN);
-        if (s.offset > len || s.size > len - s.offset)
+        if (s.offset > UINT64_MAX - s.size)
+            FAIL("%s section: offset %llu + size %llu overflows", name, (ull)s.offset,
+                 (ull)s.size);
+        if (s.offset + s.size > len)
             FAIL("truncated: %s section ends at byte %llu past the file's %zu bytes", name,
-                 s.offset > UINT64_MAX - s.size ? (ull)UINT64_MAX : (ull)(s.offset + s.size),
-                 len);
+                 (ull)(s.offset + s.size), len);
         if (s.offset < prev_end)
             FAIL("%s section at byte %llu overlaps the previous section or the table (ends at "
                  "%llu); sections must be in increasing offset order",
@@ -252,11 +259,12 @@ static int parse_transform(const sec_ref *s, vf_index *ix, char *err, size_t err
     for (uint32_t i = 0; i < count && !rc; i++) {
         const uint8_t *e = s->p + 8 + (size_t)i * VF_INDEX_TENSOR_ENTRY;
         uint32_t rows = le32(e + 8), cols = le32(e + 12);
-        uint64_t off = le64(e + 16), bytes;
+        uint64_t off = le64(e + 16), bytes = 0;
         if (le64(e + 24) != 0)
             rc = vf_fail(err, errlen, "TRANSFORM entry %u: reserved field not zero", i);
         else if (rows < 1 || cols < 1)
-            rc = vf_fail(err, errlen, "TRANSFORM entry %u: shape %u x %u has a zero", i, rows, cols);
+            rc = vf_fail(err, errlen, "TRANSFORM entry %u: shape %u x %u has a zero", i, rows,
+                         cols);
         else if (__builtin_mul_overflow((uint64_t)rows * cols, (uint64_t)4, &bytes))
             rc = vf_fail(err, errlen, "TRANSFORM entry %u: %u x %u floats overflow", i, rows, cols);
         else if (off % VF_INDEX_ALIGN || off < table_end || off > s->size ||

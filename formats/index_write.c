@@ -20,7 +20,10 @@
 
 typedef unsigned long long ull;
 
-static uint64_t up64(uint64_t x) { return (x + VF_INDEX_ALIGN - 1) / VF_INDEX_ALIGN * VF_INDEX_ALIGN; }
+static uint64_t up64(uint64_t x)
+{
+    return (x + VF_INDEX_ALIGN - 1) / VF_INDEX_ALIGN * VF_INDEX_ALIGN;
+}
 
 static int name_ok(const char *s)
 {
@@ -37,6 +40,8 @@ static int check_input(const vf_index *ix, char *err, size_t errlen)
     if (ix->dim < 1 || ix->dim > VF_INDEX_MAX_DIM || ix->dim_in < 1 ||
         ix->dim_in > VF_INDEX_MAX_DIM)
         FAIL("dim %u / dim_in %u out of range 1..%d", ix->dim, ix->dim_in, VF_INDEX_MAX_DIM);
+    if (ix->unfitted && ix->n)
+        FAIL("rows encoded with unfitted code parameters");
     if (ix->n > VF_INDEX_MAX_ROWS || ix->ndead > ix->n)
         FAIL("%llu rows (%llu dead): over the limit %llu", (ull)ix->n, (ull)ix->ndead,
              (ull)VF_INDEX_MAX_ROWS);
@@ -253,9 +258,11 @@ static int write_file(const vf_index *ix, out_file *o, char *err, size_t errlen)
     put32(head + 56, ix->dim);
     put32(head + 60, ix->dim_in);
     put32(head + 64, (uint32_t)ix->kind);
+    put32(head + 68, ix->unfitted ? VF_INDEX_FLAG_UNFITTED : 0);
     put64(head + 72, ix->generation);
     uint32_t crc = vf_crc32c(0, head, 124);
-    put32(head + 124, vf_crc32c(crc, head + VF_INDEX_HEADER_SIZE, table_end - VF_INDEX_HEADER_SIZE));
+    crc = vf_crc32c(crc, head + VF_INDEX_HEADER_SIZE, table_end - VF_INDEX_HEADER_SIZE);
+    put32(head + 124, crc);
     for (size_t done = 0; done < table_end;) {
         ssize_t w = pwrite(o->fd, head + done, table_end - done, (off_t)done);
         if (w < 0 && errno == EINTR)

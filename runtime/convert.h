@@ -5,9 +5,34 @@
 
 #include <stddef.h>
 
+/* How a float source's weights are stored (docs/QUANTIZATION.md). */
+typedef enum vr_convert_dtype {
+    VR_CONVERT_F32 = 0, /* as the source: f32 */
+    VR_CONVERT_BF16,    /* not supported yet (no bf16 kernels): refused */
+    VR_CONVERT_INT8,    /* static post-training quantization: an int8 graph */
+} vr_convert_dtype;
+
 typedef struct vr_convert_opts {
     const char *labels_path; /* optional: class labels, one per line, stored as `labels` */
+    vr_convert_dtype dtype;
+    /* VR_CONVERT_INT8 only (runtime/calibrate.h): */
+    const char *calib;       /* calibration images: a directory or @LIST (required) */
+    int calib_n;             /* images used; 0: 64 */
+    int calib_method;        /* vr_calib_method; 0: the default */
+    double calib_percentile; /* VR_CALIB_PERCENTILE; 0: the default */
+    int verbose;             /* progress and the chosen ranges on stderr */
 } vr_convert_opts;
+
+typedef int (*vr_convert_fn)(const char *src, const char *dst, const vr_convert_opts *o,
+                             char *err, size_t errlen);
+
+/* Runs `convert` (one of the converters below) storing o->dtype: f32 as the
+ * converter writes it; int8 by converting to a temporary f32 model, then
+ * calibrating and quantizing it (runtime/convert_quant.h); bf16 is refused.
+ * A quantized source (TFLite uint8 / int8) with o->dtype int8 is refused: it
+ * is already quantized. */
+int vr_convert_as(vr_convert_fn convert, const char *src, const char *dst,
+                  const vr_convert_opts *o, char *err, size_t errlen);
 
 /* TFLite flatbuffers with uint8-asymmetric (per-tensor) or int8 (per-channel)
  * quantization: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD,
@@ -37,5 +62,20 @@ int vr_convert_tfjs(const char *model_json, const char *dst, const vr_convert_op
  * Labels only from o->labels_path. */
 int vr_convert_safetensors(const char *src, const char *dst, const vr_convert_opts *o, char *err,
                            size_t errlen);
+
+/* torchvision Vision Transformer state dicts (vit_b_16, vit_b_32, vit_l_*,
+ * vit_h_14 and other widths / depths with __metadata__ num_heads), stored f32
+ * (runtime/convert_vit.c). vr_convert_safetensors calls it for files with
+ * conv_proj.weight and encoder.pos_embedding. */
+int vr_convert_vit(const char *src, const char *dst, const vr_convert_opts *o, char *err,
+                   size_t errlen);
+
+/* OpenAI CLIP's text tower (token_embedding, positional_embedding,
+ * transformer.resblocks.*, ln_final, text_projection), stored f32
+ * (runtime/convert_clip.c): input the s32 token ids of one context row,
+ * output the text embedding. vr_convert_safetensors calls it for files with
+ * token_embedding.weight and text_projection. */
+int vr_convert_clip_text(const char *src, const char *dst, const vr_convert_opts *o, char *err,
+                         size_t errlen);
 
 #endif

@@ -382,6 +382,8 @@ static int build_resnet50(tctx *c, tval x, tval *logits)
 int vr_convert_safetensors(const char *src, const char *dst, const vr_convert_opts *opts,
                            char *err, size_t errlen)
 {
+    if (opts && opts->dtype != VR_CONVERT_F32) /* int8: via f32 (runtime/convert_quant.c) */
+        return vr_convert_as(vr_convert_safetensors, src, dst, opts, err, errlen);
     tctx c = {.err = err, .errlen = errlen};
     int rc = -1;
     err[0] = 0;
@@ -393,7 +395,13 @@ int vr_convert_safetensors(const char *src, const char *dst, const vr_convert_op
         arch = "mobilenet_v2";
     else if (st_find(c.f, "layer4.0.conv3.weight") && st_find(c.f, "fc.weight"))
         arch = "resnet50";
-    else {
+    else if (st_find(c.f, "conv_proj.weight") && st_find(c.f, "encoder.pos_embedding")) {
+        st_close(c.f);
+        return vr_convert_vit(src, dst, opts, err, errlen);
+    } else if (st_find(c.f, "token_embedding.weight") && st_find(c.f, "text_projection")) {
+        st_close(c.f);
+        return vr_convert_clip_text(src, dst, opts, err, errlen);
+    } else {
         terr(&c, "not a torchvision mobilenet_v2 or resnet50 state dict (no features.18.0.weight "
                  "+ classifier.1.weight, nor layer4.0.conv3.weight + fc.weight)");
         goto out;

@@ -1,4 +1,5 @@
 /* Executing one node on one thread's share of its output. */
+#include <math.h>
 #include <string.h>
 
 #include "graph_internal.h"
@@ -95,6 +96,64 @@ static void exec_fc(const vr_plan *p, int ni, const vr_node *n, int tid, int nt)
                                .C = os->base, .ldc = (ptrdiff_t)os->img_stride,
                                .rq = requant(p, ni, out)};
         p->ops->matmul_q8(&a, 0, p->batch, n0, n1);
+    }
+}
+
+/* Per-token linear: one matmul over all batch × tokens rows, columns split
+ * between threads (the weights are the bigger operand). */
+static void exec_linear(const vr_plan *p, const vr_node *n, int tid, int nt)
+{
+    const vr_value *in = &p->g->values[n->in[0]], *out = &p->g->values[n->out];
+    int n0, n1;
+    vr_split(out->c, VK_F32_NR, tid, nt, &n0, &n1);
+    if (n0 >= n1)
+        return;
+    const vr_slot *rs = n->nin > 1 ? &p->slots[n->in[1]] : NULL;
+    vk_matmul_f32_args a = {.M = p->batch * in->h * in->w, .N = out->c, .K = in->c,
+                            .A = (const float *)in_base(p, n->in[0]),
+                            .lda = p->slots[n->in[0]].pix_ld, .Bp = n->weights, .bias = n->bias,
+                            .residual = rs ? (const float *)in_base(p, n->in[1]) : NULL,
+                            .ldr = rs ? rs->pix_ld : 0, .C = (float *)p->slots[n->out].base,
+                            .ldc = p->slots[n->out].pix_ld, .act = n->act};
+    p->ops->matmul_f32(&a, 0, a.M, n0, n1);
+}
+
+static void exec_attention(const vr_plan *p, const vr_node *n, int tid, int nt)
+{
+    const vr_value *out = &p->g->values[n->out];
+    const float *qkv = (const float *)in_base(p, n->in[0]);
+    int D = out->c, L = out->h * out->w;
+    vk_attention_f32_args a = {.B = p->batch, .H = n->heads, .Lq = L, .Lk = L, .D = D / n->heads,
+                               .q = qkv, .k = qkv + D, .v = qkv + 2 * D,
+                               .q_ld = p->slots[n->in[0]].pix_ld,
+                               .k_ld = p->slots[n->in[0]].pix_ld,
+                               .v_ld = p->slots[n->in[0]].pix_ld,
+                               .o = (float *)p->slots[n->out].base,
+                               .o_ld = p->slots[n->out].pix_ld,
+                               .scale = 1.0f / sqrtf((float)(D / n->heads)), .causal = n->causal};
+    int w0, w1;
+    vr_split(vk_attention_items(&a), 1, tid, nt, &w0, &w1);
+    if (w0 < w1)
+        p->ops->attention_f32(&a, w0, w1);
+}
+
+/* Rows (batch × output tokens) of [class token] ++ tokens, + position embedding. */
+static void exec_pos_embed(const vr_plan *p, const vr_node *n, int tid, int nt)
+{
+    const vr_value *out = &p->g->values[n->out];
+    int L = out->h * out->w, C = out->c, cls = n->bias != NULL, r0, r1;
+    const float *x = (const float *)in_base(p, n->in[0]), *pos = n->weights, *tok = n->bias;
+    ptrdiff_t ld = p->slots[n->in[0]].pix_ld;
+    size_t in_img = p->slots[n->in[0]].img_stride;
+    float *y = (float *)p->slots[n->out].base;
+    vr_split(p->batch * L, 1, tid, nt, &r0, &r1);
+    for (int r = r0; r < r1; r++) {
+        int b = r / L, t = r % L;
+        const float *src = t < cls ? tok : x + b * in_img + (size_t)(t - cls) * ld;
+        const float *pe = pos + (size_t)t * C;
+        float *dst = y + (size_t)r * C;
+        for (int i = 0; i < C; i++)
+            dst[i] = src[i] + pe[i];
     }
 }
 
@@ -220,6 +279,54 @@ void vr_exec_node(const vr_plan *p, int ni, int tid, int nt)
             p->ops->requant_q8(in_base(p, n->in[0]), in->dtype == VR_S8, in->zero,
                                p->slots[n->out].base, out->dtype == VR_S8, out->zero,
                                p->np[ni].rq_mult, p->np[ni].rq_shift, (size_t)e0, (size_t)e1);
+        break;
+    }
+    case VR_OP_LINEAR: exec_linear(p, n, tid, nt); break;
+    case VR_OP_ATTENTION: exec_attention(p, n, tid, nt); break;
+    case VR_OP_POS_EMBED: exec_pos_embed(p, n, tid, nt); break;
+    case VR_OP_LAYERNORM: {
+        const vr_value *in = &g->values[n->in[0]];
+        vr_split(p->batch * in->h * in->w, 1, tid, nt, &r0, &r1);
+        if (r0 < r1)
+            p->ops->layernorm_f32((const float *)in_base(p, n->in[0]), p->slots[n->in[0]].pix_ld,
+                                  (float *)p->slots[n->out].base, p->slots[n->out].pix_ld, in->c,
+                                  n->weights, n->bias, n->eps, r0, r1);
+        break;
+    }
+    case VR_OP_TOKEN: {
+        const vr_slot *s = &p->slots[n->in[0]];
+        vr_split(p->batch, 1, tid, nt, &r0, &r1);
+        for (int b = r0; b < r1; b++) {
+            size_t t = (size_t)n->index;
+            if (n->nin == 2) { /* the first token with the largest key */
+                const vr_slot *ks = &p->slots[n->in[1]];
+                const int32_t *key = (const int32_t *)in_base(p, n->in[1]) + b * ks->img_stride;
+                const vr_value *kv = &g->values[n->in[1]];
+                size_t L = (size_t)kv->h * kv->w;
+                for (size_t i = 1; i < L; i++)
+                    if (key[i * ks->pix_ld] > key[t * ks->pix_ld])
+                        t = i;
+            }
+            memcpy((float *)p->slots[n->out].base + (size_t)b * out->c,
+                   (const float *)in_base(p, n->in[0]) + b * s->img_stride + t * s->pix_ld,
+                   (size_t)out->c * sizeof(float));
+        }
+        break;
+    }
+    case VR_OP_EMBED: {
+        const vr_slot *s = &p->slots[n->in[0]];
+        int L = out->h * out->w;
+        vr_split(p->batch * L, 1, tid, nt, &r0, &r1);
+        for (int r = r0; r < r1; r++) {
+            int32_t id = ((const int32_t *)in_base(p, n->in[0]))[(size_t)(r / L) * s->img_stride +
+                                                                  (size_t)(r % L) * s->pix_ld];
+            float *dst = (float *)p->slots[n->out].base + (size_t)r * out->c;
+            if (id >= 0 && id < n->vocab)
+                memcpy(dst, (const float *)n->weights + (size_t)id * out->c,
+                       (size_t)out->c * sizeof(float));
+            else
+                memset(dst, 0, (size_t)out->c * sizeof(float));
+        }
         break;
     }
     case VR_OP_RESHAPE:

@@ -22,7 +22,9 @@ const char *vr_op_name(vr_op op)
 {
     static const char *const names[VR_OP_COUNT] = {"conv",    "dwconv", "fc",      "add",
                                                    "avgpool", "gap",    "concat",  "softmax",
-                                                   "reshape", "l2norm",  "maxpool", "quantize"};
+                                                   "reshape", "l2norm",  "maxpool", "quantize",
+                                                   "linear",  "layernorm", "attention",
+                                                   "pos_embed", "token", "embed"};
     return (unsigned)op < VR_OP_COUNT ? names[op] : "?";
 }
 
@@ -77,7 +79,7 @@ int vr_graph_add_value(vr_graph *g, const vr_value *v)
     if (v->h < 1 || v->w < 1 || v->c < 1 || v->h > (1 << 15) || v->w > (1 << 15) ||
         v->c > (1 << 20) || (int64_t)v->h * v->w * v->c > (1 << 28))
         return gerr(g, "value %d: shape %dx%dx%d out of range", g->nvalues, v->h, v->w, v->c);
-    if (v->dtype != VR_F32 && !(v->scale > 0))
+    if ((v->dtype == VR_U8 || v->dtype == VR_S8) && !(v->scale > 0))
         return gerr(g, "value %d: quantized value needs a scale > 0", g->nvalues);
     int cap = g->capvalues;
     if (grow((void **)&g->values, &g->capvalues, g->nvalues, sizeof *g->values) ||

@@ -38,6 +38,17 @@ typedef enum vr_op {
     VR_OP_L2NORM,    /* over the flattened per-image value */
     VR_OP_MAXPOOL,   /* over in-image taps */
     VR_OP_QUANTIZE,  /* requantize between uint8 / int8 (scales and zero points) */
+    /* Transformers: a token sequence is a value of h·w tokens (usually h = 1,
+     * w = L) with c features each. */
+    VR_OP_LINEAR,    /* per token: out = act(in·W + bias [+ in[1]]), f32 */
+    VR_OP_LAYERNORM, /* per token over c: (x − mean)/√(var + eps)·gamma + beta, f32 */
+    VR_OP_ATTENTION, /* in: tokens of [q | k | v] (3·D), out: D; `heads` heads, causal */
+    VR_OP_POS_EMBED, /* out = [class token] ++ in tokens, + position embedding */
+    VR_OP_TOKEN,     /* one token of the input → 1×1×c: `index`, or with a second
+                      * (s32) input the token where that input is largest (CLIP's
+                      * end-of-text pooling: the first of equal maxima) */
+    VR_OP_EMBED,     /* s32 ids [h, w, 1] → rows of the table [vocab, c]; an id
+                      * outside the table gives a zero row */
     VR_OP_COUNT
 } vr_op;
 
@@ -60,6 +71,17 @@ typedef struct vr_node {
     float w_scale;             /* quantized, per-tensor */
     const float *w_scales;     /* quantized, per-channel (NULL: per-tensor) */
     float beta;                /* SOFTMAX: softmax(beta·x); 0 means 1 */
+    /* LINEAR: weights vk_pack_f32_b with K = in c, N = out c; an optional
+     * second input is a residual of the output's shape, added before act.
+     * LAYERNORM: weights = gamma, bias = beta (f32 [c], either may be NULL).
+     * POS_EMBED: weights = position embedding f32 [out h·w][c]; bias = the
+     * class token f32 [c] (then out has one token more than in) or NULL.
+     * EMBED: weights = the table f32 [vocab][c]. */
+    float eps;                 /* LAYERNORM */
+    int heads;                 /* ATTENTION: head count; D = out c, head dim D / heads */
+    int causal;                /* ATTENTION: token i sees tokens 0..i only */
+    int index;                 /* TOKEN */
+    int vocab;                 /* EMBED: rows of the table */
 } vr_node;
 
 typedef struct vr_graph vr_graph;
@@ -94,6 +116,19 @@ size_t vr_plan_arena_bytes(const vr_plan *p);
 /* input: batch × (h·w·c) elements of the input value's dtype, NHWC;
  * output likewise for the output value. */
 int vr_plan_run(vr_plan *p, vr_pool *pool, const void *input, void *output);
+
+/* Intermediate values (calibration, debugging). vr_plan_run_observed runs
+ * like vr_plan_run and calls observe(ctx, p, node) on the calling thread after
+ * each node, between nodes. Inside it, vr_plan_value(p, v, ...) gives where
+ * value v lives: image 0's first element, *pix_ld elements between pixels and
+ * *img_stride between images (each pixel's c elements contiguous). Buffers are
+ * reused once a value's last reader has run, so v holds its own contents only
+ * inside the observer of the node that produced it (or, for the graph output,
+ * until the next run); the graph input is the caller's buffer. */
+typedef void (*vr_plan_observer)(void *ctx, const vr_plan *p, int node);
+int vr_plan_run_observed(vr_plan *p, vr_pool *pool, const void *input, void *output,
+                         vr_plan_observer observe, void *ctx);
+const void *vr_plan_value(const vr_plan *p, int v, size_t *pix_ld, size_t *img_stride);
 
 size_t vr_dtype_size(vr_dtype t);
 

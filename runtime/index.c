@@ -415,6 +415,8 @@ int vr_index_create(const vr_index_params *p, vr_index **out, char *err, size_t 
 int vr_index_open(const char *path, unsigned flags, vr_index **out, char *err, size_t errlen)
 {
     *out = NULL;
+    if (flags & ~VR_INDEX_OPEN_SKIP_BULK_CRC)
+        FAIL("%s: unknown open flags 0x%x", path, flags);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         FAIL("%s: %s", path, strerror(errno));
@@ -456,7 +458,7 @@ int vr_index_open(const char *path, unsigned flags, vr_index **out, char *err, s
     ix->map_len = len;
     memcpy(ix->a, f.a, f.dim * sizeof(float));
     memcpy(ix->b, f.b, f.dim * sizeof(float));
-    ix->fitted = 1;
+    ix->fitted = !f.unfitted;
     ix->n = f.n;
     ix->ndead = f.ndead;
     ix->generation = f.generation;
@@ -625,57 +627,88 @@ int vr_index_delete(vr_index *ix, const uint64_t *ids, size_t n, size_t *deleted
 }
 
 /* ------------------------------------------------------------- compact */
-int vr_index_compact(vr_index *ix, char *err, size_t errlen)
+/* Where compaction writes a column: over itself when the index owns it (no
+ * new memory, nothing to fault in), else a new buffer of `bytes`. */
+static int compact_target(col *c, col *fresh, size_t bytes)
 {
-    if (ix->ndead == 0)
-        return 0;
-    size_t live = ix->n - ix->ndead;
-    const uint64_t *offs = offs_of(ix);
-    size_t heap = 0;
-    for (size_t r = 0; r < ix->n; r++)
-        if (!is_dead(ix, r))
-            heap += (size_t)(offs[r + 1] - offs[r]);
-    col codes = {0}, f16 = {0}, ids = {0}, dead = {0}, str_off = {0}, hp = {0};
-    if (col_reserve(&codes, live * ix->row_bytes) ||
-        (ix->rescore && col_reserve(&f16, live * ix->f16_bytes)) ||
-        col_reserve(&ids, live * 8) || col_reserve(&dead, (live + 7) / 8) ||
-        col_reserve(&str_off, (live + 1) * 8) || col_reserve(&hp, heap)) {
-        col *c[] = {&codes, &f16, &ids, &dead, &str_off, &hp};
-        for (size_t i = 0; i < 6; i++)
-            col_free(c[i]);
-        FAIL("compact: out of memory for %zu rows", live);
-    }
-    uint64_t *nid = (uint64_t *)ids.p, *noff = (uint64_t *)str_off.p;
+    *fresh = (col){0};
+    return c->cap ? 0 : col_reserve(fresh, bytes);
+}
+
+/* Keeps the live rows (unit bytes each) of src, in order, in dst (which may
+ * be src); the tail it vacates is zeroed (the column invariant). */
+static void keep_live_rows(const vr_index *ix, col *src, col *dst, size_t unit)
+{
     size_t w = 0;
     for (size_t r = 0; r < ix->n; r++) {
         if (is_dead(ix, r))
             continue;
-        memcpy(codes.p + w * ix->row_bytes, ix->codes.p + r * ix->row_bytes, ix->row_bytes);
-        if (ix->rescore)
-            memcpy(f16.p + w * ix->f16_bytes, ix->f16.p + r * ix->f16_bytes, ix->f16_bytes);
-        nid[w] = ids_of(ix)[r];
-        size_t l = (size_t)(offs[r + 1] - offs[r]);
-        memcpy(hp.p + hp.len, ix->heap.p + offs[r], l);
-        hp.len += l;
-        noff[++w] = hp.len;
+        if (dst != src || w != r)
+            memmove(dst->p + w * unit, src->p + r * unit, unit);
+        w++;
     }
-    codes.len = live * ix->row_bytes;
-    f16.len = ix->rescore ? live * ix->f16_bytes : 0;
-    ids.len = live * 8;
-    dead.len = (live + 7) / 8;
-    str_off.len = (live + 1) * 8;
-    col_free(&ix->codes);
-    col_free(&ix->f16);
-    col_free(&ix->ids);
-    col_free(&ix->dead);
-    col_free(&ix->str_off);
-    col_free(&ix->heap);
-    ix->codes = codes;
-    ix->f16 = f16;
-    ix->ids = ids;
-    ix->dead = dead;
-    ix->str_off = str_off;
-    ix->heap = hp;
+    if (dst == src)
+        memset(dst->p + w * unit, 0, src->len - w * unit);
+    dst->len = w * unit;
+}
+
+int vr_index_compact(vr_index *ix, char *err, size_t errlen)
+{
+    if (ix->ndead == 0)
+        return 0;
+    size_t live = ix->n - ix->ndead, heap = 0;
+    const uint64_t *offs = offs_of(ix);
+    for (size_t r = 0; r < ix->n; r++)
+        if (!is_dead(ix, r))
+            heap += (size_t)(offs[r + 1] - offs[r]);
+    /* Allocate everything first: a failure leaves the index as it was. */
+    col *cols[6] = {&ix->codes, &ix->f16, &ix->ids, &ix->str_off, &ix->heap, &ix->dead};
+    size_t bytes[6] = {live * ix->row_bytes, live * ix->f16_bytes, live * 8, (live + 1) * 8,
+                       heap, (live + 7) / 8};
+    col fresh[6];
+    int fail = 0;
+    for (int i = 0; i < 6; i++)
+        fail |= (i != 1 || ix->rescore) ? compact_target(cols[i], &fresh[i], bytes[i])
+                                        : (fresh[i] = (col){0}, 0);
+    if (fail) {
+        for (int i = 0; i < 6; i++)
+            col_free(&fresh[i]);
+        FAIL("compact: out of memory for %zu rows", live);
+    }
+    col *dst[6];
+    for (int i = 0; i < 6; i++)
+        dst[i] = cols[i]->cap ? cols[i] : &fresh[i];
+    keep_live_rows(ix, &ix->codes, dst[0], ix->row_bytes);
+    if (ix->rescore)
+        keep_live_rows(ix, &ix->f16, dst[1], ix->f16_bytes);
+    keep_live_rows(ix, &ix->ids, dst[2], 8);
+    /* Strings: a record moves down to where the kept ones end; offsets are
+     * rewritten behind the reads (w ≤ r), so in place is safe. */
+    uint64_t *noff = (uint64_t *)dst[3]->p;
+    size_t w = 0, hp = 0;
+    for (size_t r = 0; r < ix->n; r++) {
+        uint64_t o = offs[r], e = offs[r + 1];
+        if (is_dead(ix, r))
+            continue;
+        if (dst[4] != &ix->heap || hp != o)
+            memmove(dst[4]->p + hp, ix->heap.p + o, (size_t)(e - o));
+        hp += (size_t)(e - o);
+        noff[++w] = hp;
+    }
+    noff[0] = 0;
+    if (dst[3] == &ix->str_off)
+        memset(ix->str_off.p + (live + 1) * 8, 0, ix->str_off.len - (live + 1) * 8);
+    if (dst[4] == &ix->heap)
+        memset(ix->heap.p + hp, 0, ix->heap.len - hp);
+    dst[3]->len = (live + 1) * 8;
+    dst[4]->len = hp;
+    memset(dst[5]->p, 0, dst[5] == &ix->dead ? ix->dead.len : 0);
+    dst[5]->len = (live + 7) / 8;
+    for (int i = 0; i < 6; i++)
+        if (dst[i] == &fresh[i]) {
+            col_free(cols[i]); /* borrowed: only forgets the pointer */
+            *cols[i] = fresh[i];
+        }
     ix->n = live;
     ix->ndead = 0;
     ix->modified = 1;
@@ -697,6 +730,7 @@ int vr_index_save(vr_index *ix, const char *path, char *err, size_t errlen)
         .n = ix->n,
         .ndead = ix->ndead,
         .generation = ix->generation + 1,
+        .unfitted = !ix->fitted,
         .kv = ix->kv,
         .nkv = ix->nkv,
         .tensors = tens,

@@ -309,7 +309,7 @@ static void form_qt(const double *a, const double *tau, size_t n, double *w, vr_
 
 /* ------------------------------------------------------------ implicit QL --- */
 
-#define ROT_BATCH (1u << 18) /* rotations recorded before they are applied */
+#define ROT_BATCH (1u << 18) /* rotations recorded before they are applied (at most) */
 #define PANEL 8               /* columns of W per panel: one cache line per row */
 
 /* During QL, W lives in column panels: panel p holds columns p·8 … p·8+7 of
@@ -339,7 +339,7 @@ typedef struct rot_batch {
     uint32_t *lo, *hi;
     size_t sweeps;
     double *cs; /* c, s pairs */
-    size_t count;
+    size_t count, cap;
 } rot_batch;
 
 typedef struct rot_job {
@@ -397,13 +397,27 @@ static void rot_flush(rot_batch *rb, double *wp, size_t n, vr_pool *pool)
  * (11.3), 0-based, with e[i] coupling i and i+1. */
 static int tql(double *d, double *e, size_t n, double *wp, rot_batch *rb, vr_pool *pool)
 {
+    /* An off-diagonal entry is negligible when it is small against its two
+     * diagonal neighbours (the relative test) or against the whole matrix:
+     * dropping it then moves any eigenvalue by at most eps·‖T‖, which is the
+     * accuracy a backward-stable method has anyway. Without the absolute test a
+     * rank-deficient matrix (whitening fitted on fewer rows than dimensions:
+     * hundreds of eigenvalues at rounding level) never converges, because near
+     * zero diagonals the relative test asks for e to be exactly 0. */
+    double anorm = 0;
+    for (size_t i = 0; i < n; i++) {
+        double t = fabs(d[i]) + fabs(e[i]);
+        if (t > anorm)
+            anorm = t;
+    }
+    const double tiny = DBL_EPSILON * anorm;
     for (size_t l = 0; l < n; l++) {
         int iter = 0;
         size_t m;
         do {
             for (m = l; m + 1 < n; m++) {
                 double dd = fabs(d[m]) + fabs(d[m + 1]);
-                if (fabs(e[m]) + dd == dd)
+                if (fabs(e[m]) + dd == dd || fabs(e[m]) <= tiny)
                     break;
             }
             if (m != l) {
@@ -415,7 +429,7 @@ static int tql(double *d, double *e, size_t n, double *wp, rot_batch *rb, vr_poo
                 double s = 1, c = 1, p = 0;
                 size_t i;
                 int early = 0;
-                if (rb->count + (m - l) > ROT_BATCH)
+                if (rb->count + (m - l) > rb->cap)
                     rot_flush(rb, wp, n, pool);
                 double *cs = rb->cs + 2 * rb->count;
                 for (i = m; i-- > l;) {
@@ -534,8 +548,10 @@ int vr_sym_eig(double *a, size_t n, double *evals, double *evecs, vr_pool *pool,
     size_t panels = (n + PANEL - 1) / PANEL;
     double *work = malloc((6 + TRI_CHUNKS) * n * sizeof *work);
     double *wp = n % PANEL ? malloc(panels * PANEL * n * sizeof *wp) : a;
-    rot_batch rb = {malloc(ROT_BATCH * sizeof *rb.lo), malloc(ROT_BATCH * sizeof *rb.hi), 0,
-                    malloc(2 * ROT_BATCH * sizeof *rb.cs), 0};
+    /* QL makes about n² rotations in all; a sweep at most n − 1. */
+    size_t cap = n * n + n < ROT_BATCH ? n * n + n : ROT_BATCH;
+    rot_batch rb = {malloc(cap * sizeof *rb.lo), malloc(cap * sizeof *rb.hi), 0,
+                    malloc(2 * cap * sizeof *rb.cs), 0, cap};
     if (!work || !wp || !rb.lo || !rb.hi || !rb.cs) {
         free(work), free(rb.lo), free(rb.hi), free(rb.cs);
         if (wp != a)

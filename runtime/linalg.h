@@ -18,10 +18,15 @@
  *      so Qᵀ streams through the cache once per batch instead of once per
  *      sweep. The arithmetic per element is the same as applying each
  *      rotation at once.
- * About 4/3 n³ (reduction, both triangles kept so each row is independent),
- * 4/3 n³ (accumulation) and ~6 n³ (rotations) flops: n = 2048 takes a few
- * seconds on one core. Work is split by rows / column panels, never by
- * reduction order, so results do not depend on the number of threads.
+ * About 4/3 n³ flops for the reduction (lower triangle only, one pass over
+ * it per step), 4/3 n³ for forming Qᵀ and ~6 n³ for the rotations (QL makes
+ * about n² of them, each touching 2n entries), all in portable C (SSE2 on
+ * x86-64: no ISA-specific code outside kernels/). Measured on the Zen 5 dev
+ * machine (shared, busy), one thread, CPU time: n = 1024 in 0.75 s, n = 2048
+ * in 6.2 s (reduction 2.0, Qᵀ 1.1, rotations 3.1), plus 0.7 s for the
+ * covariance of 2,640 rows. Work splits over a vr_pool by rows, row chunks
+ * of fixed bounds and column panels — never by reduction order — so results
+ * are bitwise the same for any number of threads.
  *
  * Output order and signs are fixed so two runs (or another implementation
  * following the same rules) agree: eigenvalues descending (ties keep the

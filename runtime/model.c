@@ -58,6 +58,11 @@ int vr_graph_encode(const vr_graph *g, const vr_node_refs *refs, void **bufp, si
         put32(e + 96, (uint32_t)n->w_offset);
         putf32(e + 100, n->w_scale);
         putf32(e + 104, n->beta);
+        putf32(e + 108, n->eps);
+        put32(e + 112, (uint32_t)n->heads);
+        put32(e + 116, (uint32_t)n->causal);
+        put32(e + 120, (uint32_t)n->index);
+        put32(e + 124, (uint32_t)n->vocab);
     }
     *bufp = b;
     *lenp = len;
@@ -91,6 +96,43 @@ static const vw_tensor *ref(const vw_file *f, int32_t idx, int node, const char 
     return t;
 }
 
+/* Token-sequence ops (f32): LINEAR weights F32_B16 [in c, out c] + bias [out
+ * c]; LAYERNORM gamma / beta [c]; POS_EMBED embedding [out tokens, c] + class
+ * token [c]; EMBED table [vocab, c], no bias. No column sums or scales. */
+static int check_token_refs(vr_node *n, int ni, const vr_value *in, const vr_value *out,
+                            const vw_tensor *w, const vw_tensor *b, const vw_tensor *cs,
+                            const vw_tensor *sc, char *err, size_t errlen)
+{
+    const char *op = vr_op_name(n->op);
+    if (!in || !out)
+        FAIL("node %d: bad value ids", ni);
+    if (cs || sc)
+        FAIL("node %d (%s): f32 op with column sums or scales", ni, op);
+    int64_t tokens = (int64_t)out->h * out->w;
+    int ok;
+    switch (n->op) {
+    case VR_OP_LINEAR:
+        ok = w && w->dtype == VW_F32 && w->layout == VW_F32_B16 && dims_are(w, 2, in->c, out->c, 0, 0);
+        break;
+    case VR_OP_LAYERNORM:
+        ok = !w || (w->dtype == VW_F32 && w->layout == VW_PLAIN && dims_are(w, 1, out->c, 0, 0, 0));
+        break;
+    case VR_OP_EMBED: /* the table: as many rows as the node says */
+        ok = w && w->dtype == VW_F32 && w->layout == VW_PLAIN &&
+             dims_are(w, 2, n->vocab, out->c, 0, 0) && !b;
+        break;
+    default: /* POS_EMBED */
+        ok = w && w->dtype == VW_F32 && w->layout == VW_PLAIN && dims_are(w, 2, tokens, out->c, 0, 0);
+    }
+    if (!ok)
+        FAIL("node %d (%s): weights missing or not f32 of the node's shape", ni, op);
+    if (b && (b->dtype != VW_F32 || b->layout != VW_PLAIN || !dims_are(b, 1, out->c, 0, 0, 0)))
+        FAIL("node %d (%s): bias must be %d plain f32", ni, op, out->c);
+    n->weights = w ? w->data : NULL;
+    n->bias = b ? b->data : NULL;
+    return 0;
+}
+
 static int check_refs(const vw_file *f, const vr_graph *g, int ni, const uint8_t *e, vr_node *n,
                       char *err, size_t errlen)
 {
@@ -102,6 +144,9 @@ static int check_refs(const vw_file *f, const vr_graph *g, int ni, const uint8_t
     if (bad)
         return -1;
     const vr_value *in = vr_graph_value(g, n->in[0]), *out = vr_graph_value(g, n->out);
+    if (n->op == VR_OP_LINEAR || n->op == VR_OP_LAYERNORM || n->op == VR_OP_POS_EMBED ||
+        n->op == VR_OP_EMBED)
+        return check_token_refs(n, ni, in, out, w, b, cs, sc, err, errlen);
     int has_weights = n->op == VR_OP_CONV || n->op == VR_OP_DWCONV || n->op == VR_OP_FC;
     if (!has_weights) {
         if (w || b || cs || sc)
@@ -183,9 +228,6 @@ static int decode(vw_file *f, vr_graph *g, char *err, size_t errlen)
     }
     for (uint32_t i = 0; i < nn; i++) {
         const uint8_t *e = b + HDR + (size_t)nv * VAL + (size_t)i * NODE;
-        for (int k = 108; k < NODE; k++)
-            if (e[k])
-                FAIL("node %u: reserved bytes not zero", i);
         vr_node n = {0};
         n.op = (vr_op)le32(e);
         n.nin = (int)le32(e + 4);
@@ -210,6 +252,19 @@ static int decode(vw_file *f, vr_graph *g, char *err, size_t errlen)
         n.beta = lef32(e + 104);
         if (!(n.beta >= 0 && n.beta < 1e30f))
             FAIL("node %u: softmax beta %g invalid", i, n.beta);
+        n.eps = lef32(e + 108);
+        n.heads = (int32_t)le32(e + 112);
+        n.causal = (int32_t)le32(e + 116);
+        n.index = (int32_t)le32(e + 120);
+        n.vocab = (int32_t)le32(e + 124);
+        /* Fields of other ops stay zero, so one graph has one encoding. */
+        if ((n.op != VR_OP_LAYERNORM && n.eps != 0) ||
+            (n.op != VR_OP_ATTENTION && (n.heads || n.causal)) ||
+            (n.op != VR_OP_TOKEN && n.index) || (n.op != VR_OP_EMBED && n.vocab))
+            FAIL("node %u (%s): reserved bytes not zero (eps, heads, causal, index, vocab "
+                 "belong to layernorm, attention, token, embed)", i, vr_op_name(n.op));
+        if (!(n.eps >= 0 && n.eps < 1))
+            FAIL("node %u: layernorm eps %g invalid", i, n.eps);
         if (n.out < 0 || (uint32_t)n.out >= nv)
             FAIL("node %u: output %d invalid", i, n.out);
         if (check_refs(f, g, (int)i, e, &n, err, errlen))

@@ -51,6 +51,7 @@ typedef struct pipe {
     size_t batch_next;  /* images before it are in a batch or failed */
     size_t emit_next;   /* next image to report */
     uint64_t held;      /* encoded bytes loaded and not yet decoded */
+    size_t waiting;     /* images loaded and not yet taken by a decoder */
     double avg_file;    /* running mean file size, for the loader's chunks */
     int stop;           /* a fatal error or the caller asked to stop */
     char stop_msg[384];
@@ -91,8 +92,9 @@ static void *loader_main(void *arg)
     vr_loader *l = ((loader_arg *)arg)->l;
     size_t cap = p->qd;
     vr_loaded *got = calloc(cap, sizeof *got);
-    /* Chunks smaller than this wait for more room, so a recycled window does
-     * not degrade into one-file submissions; ≤ window / 4 keeps it live. */
+    /* While the decoders have files to work on, wait for room for a chunk of
+     * this size, so a recycled window does not degrade into one-file
+     * submissions; when they have none, read whatever fits. */
     size_t min_chunk = p->qd / 2;
     if (min_chunk > (size_t)p->window / 4)
         min_chunk = (size_t)p->window / 4;
@@ -105,7 +107,8 @@ static void *loader_main(void *arg)
         size_t room = p->emit_next + (size_t)p->window - p->loaded;
         size_t left = p->n - p->loaded;
         size_t want = left < min_chunk ? left : min_chunk;
-        if (room < want || (p->held > 0 && p->held >= p->file_budget)) {
+        if (room == 0 || (room < want && p->waiting > 0) ||
+            (p->held > 0 && p->held >= p->file_budget)) {
             pthread_cond_wait(&p->cv_load, &p->mu);
             continue;
         }
@@ -138,6 +141,7 @@ static void *loader_main(void *arg)
             s->size = got[j].size;
             got[j].data = NULL;
             p->held += s->size;
+            p->waiting++;
             p->st.bytes_read += s->size;
             p->avg_file = p->avg_file > 0 ? 0.9 * p->avg_file + 0.1 * (double)s->size
                                           : (double)s->size;
@@ -158,7 +162,9 @@ static void *loader_main(void *arg)
  * a full window, waiting could not help). Returns the count (0: none yet). */
 static int next_batch(pipe *p, size_t *idx)
 {
-    size_t i = p->batch_next;
+    /* Images before emit_next are reported (their slots may hold later
+     * images now); the failed ones among them were never in a batch. */
+    size_t i = p->batch_next > p->emit_next ? p->batch_next : p->emit_next;
     while (i < p->loaded && slot_of(p, i)->state == S_FAILED)
         i++;
     p->batch_next = i; /* leading failures are never part of a batch */
@@ -216,6 +222,7 @@ static void decode_one(pipe *p, size_t i)
     slot *s = slot_of(p, i);
     s->state = S_DECODING;
     p->decode_next = i + 1;
+    p->waiting--;
     pthread_mutex_unlock(&p->mu);
     double t0 = now_s();
     char err[256];
@@ -252,6 +259,8 @@ static void *worker_main(void *arg)
             run_batch(p, lane, idx, r);
             continue;
         }
+        if (p->decode_next < p->emit_next) /* reported failures: slots reused */
+            p->decode_next = p->emit_next;
         while (p->decode_next < p->loaded && slot_of(p, p->decode_next)->state != S_LOADED)
             p->decode_next++;
         if (p->decode_next < p->loaded) {
@@ -274,8 +283,7 @@ void vr_pipeline_defaults(vr_pipeline_opts *o)
     memset(o, 0, sizeof *o);
     o->threads = vr_cpu_count();
     o->batch = VR_PIPELINE_DEFAULT_BATCH;
-    o->lanes = o->threads;
-    o->lane_threads = 1;
+    /* lanes, lane_threads, window stay 0: they follow threads and batch */
     o->memory_mb = VR_PIPELINE_DEFAULT_MEMORY_MB;
     o->queue_depth = VR_LOADER_DEFAULT_QUEUE_DEPTH;
     o->max_file_bytes = VR_LOADER_DEFAULT_MAX_FILE_BYTES;
@@ -321,14 +329,17 @@ static int configure(pipe *p, const vr_pipeline_opts *o, char *err, size_t errle
     p->file_budget = mem / 2;
     uint64_t per_slot = p->tbytes + p->dim * sizeof(float) + sizeof(slot);
     uint64_t fit = mem / 2 / per_slot;
-    uint64_t want = o && o->window ? (uint64_t)o->window
-                                   : (uint64_t)p->qd + 2u * (uint64_t)p->batch * (uint64_t)p->nlanes +
-                                         2u * (uint64_t)p->threads;
+    /* Default: a loader chunk ahead of two batches per lane and two images
+     * per worker, so no stage waits for the one before it. */
+    uint64_t lookahead = (uint64_t)p->qd + 2u * (uint64_t)p->batch * (uint64_t)p->nlanes +
+                         2u * (uint64_t)p->threads;
+    uint64_t want = o && o->window ? (uint64_t)o->window : lookahead;
     uint64_t w = want < fit ? want : fit;
-    if (w < (uint64_t)p->batch)
-        w = (uint64_t)p->batch; /* a batch must fit, whatever the cap */
+    uint64_t least = p->preprocess_only ? 1 : (uint64_t)p->batch; /* a batch must fit */
+    if (w < least)
+        w = least;
     if (w > p->n)
-        w = p->n > (size_t)p->batch ? p->n : (size_t)p->batch;
+        w = p->n > least ? p->n : least;
     p->window = (int)(w > (1u << 20) ? (1u << 20) : w);
     return 0;
 }
@@ -448,6 +459,7 @@ int vr_pipeline_embed(const vr_model *m, const char *const *paths, size_t n,
     }
     if (vr_preproc_from_model(m, &p->pp, err, errlen))
         goto out;
+    p->pp.scaled_decode = o && o->scaled_decode;
     p->tbytes = vr_preproc_bytes(&p->pp);
     p->dim = vr_pipeline_dim(m);
     if (configure(p, o, err, errlen) || allocate(p, err, errlen))

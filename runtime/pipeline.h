@@ -48,7 +48,7 @@
 #include "formats/image.h"
 #include "runtime/model.h"
 
-#define VR_PIPELINE_DEFAULT_BATCH 4
+#define VR_PIPELINE_DEFAULT_BATCH 1
 #define VR_PIPELINE_DEFAULT_MEMORY_MB 256u
 
 typedef struct vr_pipeline_opts {
@@ -64,6 +64,8 @@ typedef struct vr_pipeline_opts {
     uint64_t max_file_bytes; /* larger files are skipped as errors; 0: 64 MiB */
     int force_pread;        /* never io_uring */
     int preprocess_only;    /* do not run the model: fn gets the input tensors */
+    int scaled_decode;      /* decode JPEGs DCT-scaled (runtime/preprocess.h:
+                               faster, not equal to the full-size decode) */
     vf_image_limits limits; /* for decoding (zero: defaults) */
 } vr_pipeline_opts;
 
@@ -91,7 +93,9 @@ typedef struct vr_pipeline_stats {
     int threads, batch, lanes, lane_threads, window;   /* as resolved */
 } vr_pipeline_stats;
 
-/* Fills *o with the defaults (all zero means "default" too). */
+/* Fills *o with the defaults: threads, batch, memory_mb, queue_depth and
+ * max_file_bytes set; lanes, lane_threads and window 0 (they follow threads
+ * and batch). A zero field means its default anyway. */
 void vr_pipeline_defaults(vr_pipeline_opts *o);
 
 /* Embedding dimension of m (its output value's h·w·c). */

@@ -60,6 +60,66 @@ static int plan_requant(vr_plan *p, int ni, const vr_node *n, int channels, char
     return 0;
 }
 
+/* Token-sequence ops: f32 only (int8 variants come with dynamic quantization);
+ * embed reads s32 token ids. */
+static int check_transformer_node(const vr_graph *g, int ni, const vr_node *n, const vr_value *in,
+                                  const vr_value *out, char *err, size_t errlen)
+{
+    const char *op = vr_op_name(n->op);
+    if (in->dtype != (n->op == VR_OP_EMBED ? VR_S32 : VR_F32) || out->dtype != VR_F32)
+        FAIL("node %d (%s): f32 only (embed: s32 ids in)", ni, op);
+    int64_t lin = (int64_t)in->h * in->w, lout = (int64_t)out->h * out->w;
+    switch (n->op) {
+    case VR_OP_LINEAR:
+        if (!n->weights || lin != lout || n->nin > 2)
+            FAIL("node %d (linear): needs weights, %d inputs, %lld tokens in and %lld out", ni,
+                 n->nin, (long long)lin, (long long)lout);
+        if (n->nin == 2) {
+            const vr_value *r = &g->values[n->in[1]];
+            if (r->h != out->h || r->w != out->w || r->c != out->c || r->dtype != VR_F32)
+                FAIL("node %d (linear): residual is %dx%dx%d, output %dx%dx%d", ni, r->h, r->w,
+                     r->c, out->h, out->w, out->c);
+        }
+        return 0;
+    case VR_OP_LAYERNORM:
+        if (n->nin != 1 || in->h != out->h || in->w != out->w || in->c != out->c)
+            FAIL("node %d (layernorm): needs one input of the output's shape", ni);
+        if (!(n->eps > 0 && n->eps < 1))
+            FAIL("node %d (layernorm): eps %g not in (0, 1)", ni, n->eps);
+        return 0;
+    case VR_OP_ATTENTION:
+        if (n->nin != 1 || lin != lout || (int64_t)in->c != 3 * (int64_t)out->c)
+            FAIL("node %d (attention): input must be the output's tokens with 3x its channels "
+                 "(q, k, v)", ni);
+        if (n->heads < 1 || out->c % n->heads || (n->causal != 0 && n->causal != 1))
+            FAIL("node %d (attention): %d heads over %d channels, causal %d", ni, n->heads,
+                 out->c, n->causal);
+        return 0;
+    case VR_OP_POS_EMBED:
+        if (n->nin != 1 || !n->weights || in->c != out->c || lout != lin + (n->bias != NULL))
+            FAIL("node %d (pos_embed): %lld tokens in, %lld out, %s class token", ni,
+                 (long long)lin, (long long)lout, n->bias ? "with a" : "no");
+        return 0;
+    case VR_OP_TOKEN:
+        if (n->nin > 2 || out->h != 1 || out->w != 1 || out->c != in->c || n->index < 0 ||
+            n->index >= lin)
+            FAIL("node %d (token): token %d of %lld, output must be 1x1x%d", ni, n->index,
+                 (long long)lin, in->c);
+        if (n->nin == 2) {
+            const vr_value *k = &g->values[n->in[1]];
+            if (k->dtype != VR_S32 || k->c != 1 || (int64_t)k->h * k->w != lin || n->index)
+                FAIL("node %d (token): the key input must be s32 with one value per token (and "
+                     "index 0)", ni);
+        }
+        return 0;
+    case VR_OP_EMBED:
+        if (n->nin != 1 || in->c != 1 || lin != lout || !n->weights || n->vocab < 1)
+            FAIL("node %d (embed): needs s32 ids [L, 1] → [L, c], a table and its size", ni);
+        return 0;
+    default: FAIL("node %d: unknown op", ni);
+    }
+}
+
 static int check_node(vr_plan *p, int ni, char *err, size_t errlen)
 {
     const vr_graph *g = p->g;
@@ -192,6 +252,12 @@ static int check_node(vr_plan *p, int ni, char *err, size_t errlen)
         if (elems(in) != elems(out) || in->dtype != out->dtype)
             FAIL("node %d (reshape): %zu elements -> %zu", ni, elems(in), elems(out));
         return 0;
+    case VR_OP_LINEAR:
+    case VR_OP_LAYERNORM:
+    case VR_OP_ATTENTION:
+    case VR_OP_POS_EMBED:
+    case VR_OP_TOKEN:
+    case VR_OP_EMBED: return check_transformer_node(g, ni, n, in, out, err, errlen);
     default: FAIL("node %d: unknown op", ni);
     }
 }
@@ -463,6 +529,23 @@ static void run_task(void *ctx, int tid, int nthreads)
 
 int vr_plan_run(vr_plan *p, vr_pool *pool, const void *input, void *output)
 {
+    return vr_plan_run_observed(p, pool, input, output, NULL, NULL);
+}
+
+const void *vr_plan_value(const vr_plan *p, int v, size_t *pix_ld, size_t *img_stride)
+{
+    const vr_graph *g = p->g;
+    if (v < 0 || v >= g->nvalues)
+        return NULL;
+    const vr_value *val = &g->values[v];
+    *pix_ld = v == g->input ? (size_t)val->c : (size_t)p->slots[v].pix_ld;
+    *img_stride = v == g->input ? (size_t)val->h * val->w * val->c : p->slots[v].img_stride;
+    return v == g->input ? p->user_input : p->slots[v].base;
+}
+
+int vr_plan_run_observed(vr_plan *p, vr_pool *pool, const void *input, void *output,
+                         vr_plan_observer observe, void *ctx)
+{
     const vr_graph *g = p->g;
     if (vr_pool_size(pool) > VR_MAX_THREADS)
         return -1;
@@ -470,6 +553,8 @@ int vr_plan_run(vr_plan *p, vr_pool *pool, const void *input, void *output)
     for (int i = 0; i < g->nnodes; i++) {
         run_ctx c = {p, i};
         vr_pool_run(pool, run_task, &c);
+        if (observe)
+            observe(ctx, p, i);
     }
     const vr_value *ov = &g->values[g->output];
     const vr_slot *os = &p->slots[g->output];

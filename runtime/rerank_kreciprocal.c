@@ -203,7 +203,10 @@ static void jaccard_rows(void *ctx, int tid, size_t b, size_t e)
         const float *drow = j->dist + i * n;
         float *o = j->out + i * n;
         for (size_t g = 0; g < n; g++) {
+            /* Every V row sums to 1 up to rounding, so Σ max = 2 − Σ min;
+             * identical rows can give −ε: a distance is never negative. */
             double jac = 1.0 - temp[g] / (2.0 - temp[g]);
+            jac = jac > 0 ? jac : 0;
             double dg = (double)drow[g] * drow[g] * j->inv_max[i];
             o[g] = (float)((1.0 - j->lambda) * jac + j->lambda * dg);
         }

@@ -78,11 +78,18 @@
  *     (N(i, k2 − 1), i itself included);
  *   Jaccard: d_J(i, j) = 1 − Σ_c min(V[i][c], V[j][c]) / Σ_c max(V[i][c], V[j][c])
  *     (= 1 − m / (2 − m) with m the sum of minima, every row of V summing to 1);
- *   final: d*(i, j) = (1 − λ) · d_J(i, j) + λ · d(i, j).
+ *   final: d*(i, j) = (1 − λ) · d_J(i, j) + λ · d(i, j)   (d_J clamped at 0
+ *     against rounding).
  * k1 is capped at N − 1 and k2 at N. Cost: O(N²) to rank, then O(N·k1²) for
  * the sets and sparse Jaccard sums; memory O(N·k1·k2) beyond the caller's
- * matrices. For search on a large index, re-rank a shortlist: the query and
- * its top K candidates form the N = K + 1 items (vr_kreciprocal_shortlist).
+ * matrices (N = 5,125, the GroceryStore test ∪ train set: 0.15 s of CPU). For
+ * search on a large index, re-rank a shortlist: the query and its top K
+ * candidates form the N = K + 1 items (vr_kreciprocal_shortlist).
+ * k1 should be near the number of relevant items a query has. Measured with
+ * MobileNetV1 embeddings: GroceryStore test → train (~30 relevant per query)
+ * with the defaults, mAP 0.376 → 0.499, MAR@10 0.519 → 0.609; UKBench (3
+ * relevant besides the query) with the defaults, N-S 3.943 → 3.859 (worse),
+ * with k1 = 3, k2 = 2, N-S 3.995.
  */
 #ifndef VIREO_RUNTIME_RETRIEVAL_H
 #define VIREO_RUNTIME_RETRIEVAL_H
@@ -120,8 +127,13 @@ typedef struct vr_whiten_opts {
     float eps_rel; /* ε = eps_rel · λ_1; ≥ 0 */
 } vr_whiten_opts;
 
-/* power 0.5, eps_rel 1e-6 (regularisation only: eigenvalues below 1e-6·λ_1
- * are whitened less than fully), d_out 0. */
+/* power 0.5, eps_rel 0.1, d_out 0. The strong regularisation is measured,
+ * not guessed: MobileNetV1 (Coral, 1024-d) embeddings of GroceryStore, fitted
+ * on train (2,640 rows, 2.6 per dimension), val photos → train photos: mAP
+ * 0.09 with eps_rel 1e-6 (the weak directions, mostly sampling noise, get
+ * unit variance), 0.22 with 1e-3, 0.34 with 0.01, 0.39 with 0.1, 0.40 with
+ * 0.3; the centred PCA rotation alone (power 0) gives 0.39. Tune per model and
+ * training-set size. */
 vr_whiten_opts vr_whiten_opts_default(void);
 
 typedef struct vr_whiten {

@@ -59,7 +59,22 @@ static void thread_rows(size_t n, int tid, int nt, size_t *b, size_t *e)
 static void offer_i32(const int32_t *dots, size_t rows, size_t r0, int nq, int32_t *thr,
                       vr_topk *tk, const uint8_t *dead)
 {
-    for (size_t i = 0; i < rows; i++) {
+    size_t i = 0;
+    if (nq == 1) /* one query: skip 16 rows at a time while none beats the threshold */
+        for (; i + 16 <= rows; i += 16) {
+            int any = 0;
+            for (size_t t = 0; t < 16; t++) /* vectorised: no early exit */
+                any |= dots[i + t] > thr[0];
+            if (!any)
+                continue;
+            for (size_t t = i; t < i + 16; t++)
+                if (dots[t] > thr[0] && !is_dead(dead, r0 + t)) {
+                    vr_topk_push(&tk[0], dots[t], (uint32_t)(r0 + t));
+                    if (tk[0].n == tk[0].cap)
+                        thr[0] = (int32_t)tk[0].c[0].key;
+                }
+        }
+    for (; i < rows; i++) {
         const int32_t *d = dots + i * (size_t)nq;
         int any = 0;
         for (int j = 0; j < nq; j++)

@@ -329,8 +329,8 @@ int vr_tokenizer_from_gzip(const void *gz, size_t len, vr_tokenizer **out, char 
                            size_t errlen)
 {
     *out = NULL;
-    uint8_t *txt;
-    size_t n;
+    uint8_t *txt = NULL;
+    size_t n = 0;
     if (gunzip(gz, len, &txt, &n, err, errlen))
         return -1;
     vr_tokenizer *t = calloc(1, sizeof *t);
@@ -537,7 +537,8 @@ static int bpe_piece(const vr_tokenizer *t, enc *e, const uint8_t *b, size_t n)
             e->next[pos] = e->next[q];
             if (e->next[q] >= 0)
                 e->prev[e->next[q]] = pos;
-            push_pair(t, e, e->prev[pos]); push_pair(t, e, pos);
+            e->pending[e->pending_n++] = e->prev[pos];
+            e->pending[e->pending_n++] = pos;
         }
         for (size_t i = 0; i < e->pending_n; i++)
             if (e->pending[i] < 0 || e->sym[e->pending[i]] >= 0)

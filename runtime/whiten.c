@@ -14,7 +14,7 @@
 #include "runtime/par_for.h"
 #include "runtime/retrieval.h"
 
-vr_whiten_opts vr_whiten_opts_default(void) { return (vr_whiten_opts){0, 0.5f, 1e-6f}; }
+vr_whiten_opts vr_whiten_opts_default(void) { return (vr_whiten_opts){0, 0.5f, 0.1f}; }
 
 void vr_whiten_free(vr_whiten *w)
 {
@@ -144,10 +144,18 @@ int vr_whiten_apply(const vr_whiten *w, const float *x, size_t n, float *y, vr_p
     if (!w || !w->mean || !w->proj || w->d_in == 0 || w->d_in > INT_MAX || w->d_out == 0 ||
         w->d_out > w->d_in)
         return vf_fail(err, errlen, "whitening: not a valid transform");
+    if (w->d_out > SIZE_MAX / sizeof(float) / w->d_in)
+        return vf_fail(err, errlen, "whitening: projection size overflows");
     if (n == 0)
         return 0;
     if (!x || !y)
         return vf_fail(err, errlen, "whitening: NULL rows");
+    if (n > SIZE_MAX / sizeof(float) / w->d_in)
+        return vf_fail(err, errlen, "whitening: %zu rows overflow", n);
+    const char *x0 = (const char *)x, *x1 = (const char *)(x + n * w->d_in);
+    const char *y0 = (const char *)y, *y1 = (const char *)(y + n * w->d_out);
+    if (x0 < y1 && y0 < x1)
+        return vf_fail(err, errlen, "whitening: output overlaps input");
     if (vk_ops_init(err, errlen) != 0)
         return -1;
     size_t din = w->d_in, dout = w->d_out;

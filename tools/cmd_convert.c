@@ -1,7 +1,13 @@
+/* vireo convert: a model file in one of the source formats → a vireo weight
+ * file, storing a float source's weights as f32 (default) or int8 (static
+ * post-training quantization calibrated on images, docs/QUANTIZATION.md). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "models.h"
+#include "runtime/calibrate.h"
 #include "runtime/convert.h"
 
 static int ends_with(const char *s, const char *suffix)
@@ -10,50 +16,108 @@ static int ends_with(const char *s, const char *suffix)
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: vireo convert SRC OUT.vwt [--labels FILE] [--dtype f32|int8]\n"
+            "                     [--calib DIR|@LIST] [--calib-n N] [--calib-method M] [-v]\n"
+            "  SRC: a .tflite model, a TF.js layers model's model.json, or a\n"
+            "       torchvision mobilenet_v2 / resnet50 state dict (.safetensors)\n"
+            "  --dtype        how a float source is stored: f32 (default) or int8 (uint8\n"
+            "                 activations, per-channel int8 weights; bf16: not supported yet)\n"
+            "  --calib        int8: calibration images, a directory or @LIST (default\n"
+            "                 ../shared/" VR_CALIB_DEFAULT_DIR ")\n"
+            "  --calib-n      int8: images used, spread evenly over the list (default 64)\n"
+            "  --calib-method int8: activation ranges from minmax, mean (of per-image\n"
+            "                 extremes) or percentile[:P] (default percentile:99.99)\n"
+            "  -v             int8: progress and every value's range\n");
+}
+
 int cmd_convert(int argc, char **argv)
 {
     const char *src = NULL, *dst = NULL;
     vr_convert_opts o = {0};
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--labels") && i + 1 < argc)
+        const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--labels") && next)
             o.labels_path = argv[++i];
-        else if (argv[i][0] == '-') {
-            fprintf(stderr, "vireo convert: unknown option %s\n", argv[i]);
+        else if (!strcmp(a, "--dtype") && next) {
+            i++;
+            if (!strcmp(next, "f32"))
+                o.dtype = VR_CONVERT_F32;
+            else if (!strcmp(next, "int8"))
+                o.dtype = VR_CONVERT_INT8;
+            else if (!strcmp(next, "bf16"))
+                o.dtype = VR_CONVERT_BF16;
+            else {
+                fprintf(stderr, "vireo convert: --dtype %s: f32, int8 (or bf16, not yet)\n", next);
+                return 2;
+            }
+        } else if (!strcmp(a, "--calib") && next)
+            o.calib = argv[++i];
+        else if (!strcmp(a, "--calib-n") && next) {
+            char *end;
+            long n = strtol(argv[++i], &end, 10);
+            if (*end || n < 1 || n > 100000) {
+                fprintf(stderr, "vireo convert: --calib-n %s: 1 .. 100000\n", argv[i]);
+                return 2;
+            }
+            o.calib_n = (int)n;
+        } else if (!strcmp(a, "--calib-method") && next) {
+            vr_calib_method m;
+            if (vr_calib_method_parse(argv[++i], &m, &o.calib_percentile)) {
+                fprintf(stderr, "vireo convert: --calib-method %s: minmax, mean, percentile or "
+                                "percentile:P (50 < P <= 100)\n", argv[i]);
+                return 2;
+            }
+            o.calib_method = (int)m;
+        } else if (!strcmp(a, "-v"))
+            o.verbose = 1;
+        else if (a[0] == '-') {
+            fprintf(stderr, "vireo convert: unknown option %s\n", a);
+            usage();
             return 2;
         } else if (!src)
-            src = argv[i];
+            src = a;
         else if (!dst)
-            dst = argv[i];
+            dst = a;
         else {
             fprintf(stderr, "vireo convert: too many arguments\n");
             return 2;
         }
     }
     if (!src || !dst) {
-        fprintf(stderr, "usage: vireo convert SRC OUT.vwt [--labels FILE]\n"
-                        "  SRC: a .tflite model, a TF.js layers model's model.json, or a\n"
-                        "       torchvision mobilenet_v2 / resnet50 state dict (.safetensors)\n");
+        usage();
         return 2;
     }
-    char err[512];
-    int rc;
-    if (ends_with(src, ".tflite")) {
-        rc = vr_convert_tflite(src, dst, &o, err, sizeof err);
-    } else if (ends_with(src, "model.json")) {
-        rc = vr_convert_tfjs(src, dst, &o, err, sizeof err);
-    } else if (ends_with(src, ".safetensors")) {
-        rc = vr_convert_safetensors(src, dst, &o, err, sizeof err);
-    } else {
+    if (o.dtype != VR_CONVERT_INT8 && (o.calib || o.calib_n || o.calib_method)) {
+        fprintf(stderr, "vireo convert: --calib, --calib-n and --calib-method need --dtype int8\n");
+        return 2;
+    }
+    char calib[4096];
+    if (o.dtype == VR_CONVERT_INT8 && !o.calib) {
+        snprintf(calib, sizeof calib, "%s/%s", models_shared_dir(), VR_CALIB_DEFAULT_DIR);
+        o.calib = calib;
+    }
+    vr_convert_fn fn;
+    if (ends_with(src, ".tflite"))
+        fn = vr_convert_tflite;
+    else if (ends_with(src, "model.json"))
+        fn = vr_convert_tfjs;
+    else if (ends_with(src, ".safetensors"))
+        fn = vr_convert_safetensors;
+    else {
         fprintf(stderr,
                 "vireo convert: %s: unknown source format (supported: .tflite, model.json, "
                 ".safetensors)\n",
                 src);
         return 1;
     }
-    if (rc) {
+    char err[1024];
+    if (vr_convert_as(fn, src, dst, &o, err, sizeof err)) {
         fprintf(stderr, "vireo convert: %s\n", err);
         return 1;
     }
-    fprintf(stderr, "vireo convert: wrote %s\n", dst);
+    fprintf(stderr, "vireo convert: wrote %s%s\n", dst, o.dtype == VR_CONVERT_INT8 ? " (int8)" : "");
     return 0;
 }

@@ -9,17 +9,20 @@
  * image worked (or on a model / output error).
  *
  * Images: IMAGE arguments, and --images DIR|@LIST (runtime/filelist.h for the
- * rules), in the order given. Progress on stderr: an updating line (count,
- * rate, ETA) on a terminal, a plain line every 10 s otherwise. */
+ * rules), in the order given. Progress on stderr (tools/progress.h): an
+ * updating line (count, rate, ETA) on a terminal, a plain line every 10 s
+ * otherwise. --features writes the model's pooled features instead of its
+ * output (runtime/features.h: what retrieval uses from a classifier). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "progress.h"
+#include "runtime/features.h"
 #include "runtime/filelist.h"
 #include "runtime/model.h"
 #include "runtime/pipeline.h"
@@ -29,12 +32,14 @@ static const char usage_text[] =
     "  --images DIR     every .jpg/.jpeg/.png/.bmp below DIR (recursive, sorted)\n"
     "  --images @LIST   the paths in LIST, one per line (relative ones: to LIST's directory)\n"
     "  -t THREADS       worker threads (default: the CPUs this process may use)\n"
-    "  -b BATCH         images per model run (default 4)\n"
+    "  -b BATCH         images per model run (default 1)\n"
     "  --lanes L        model runs at once (default: THREADS)\n"
     "  --lane-threads P kernel threads per model run (default 1; THREADS when --lanes 1)\n"
     "  --memory MB      cap on the pipeline's buffers (default 256)\n"
     "  --queue-depth Q  file reads in flight (default 64)\n"
     "  --pread          read with pread, not io_uring\n"
+    "  --scaled-decode  decode JPEGs DCT-scaled (faster; not equal to a full-size decode)\n"
+    "  --features       the model's pooled features (before a classifier head) as rows\n"
     "  -q, --quiet      no progress line\n"
     "writes OUT (N x D little-endian f32) and OUT.paths (the path of each row)\n";
 
@@ -59,70 +64,28 @@ static int write_f32_le(FILE *f, const float *x, size_t n)
     return 0;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 typedef struct embed_ctx {
     FILE *rows, *paths;
     const char *outp;
-    size_t total, done, ok, skipped;
-    double t0, last;
-    int tty, quiet, line_shown;
+    size_t ok;
+    progress pr;
 } embed_ctx;
-
-static void fmt_eta(char *b, size_t n, double s)
-{
-    long t = s > 0 && s < 1e8 ? (long)(s + 0.5) : 0;
-    if (t >= 3600)
-        snprintf(b, n, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
-    else
-        snprintf(b, n, "%ld:%02ld", t / 60, t % 60);
-}
-
-static void progress(embed_ctx *c, double t)
-{
-    double el = t - c->t0, rate = el > 0 ? (double)c->done / el : 0;
-    char eta[32];
-    fmt_eta(eta, sizeof eta, rate > 0 ? (double)(c->total - c->done) / rate : 0);
-    if (c->tty) {
-        fprintf(stderr, "\r\033[Kvireo embed: %zu/%zu images (%zu skipped), %.1f images/s, ETA %s",
-                c->done, c->total, c->skipped, rate, eta);
-        c->line_shown = 1;
-    } else {
-        fprintf(stderr, "vireo embed: %zu/%zu images (%zu skipped), %.1f images/s, ETA %s\n",
-                c->done, c->total, c->skipped, rate, eta);
-    }
-    fflush(stderr);
-    c->last = t;
-}
 
 static int on_image(void *ctx, const vr_pipeline_item *it)
 {
     embed_ctx *c = ctx;
-    c->done++;
     if (it->error) {
-        if (c->line_shown)
-            fputs("\r\033[K", stderr);
-        c->line_shown = 0;
+        progress_clear(&c->pr);
         fprintf(stderr, "vireo embed: skipped %s\n", it->error);
-        c->skipped++;
+    } else if (write_f32_le(c->rows, it->embedding, it->dim) || fputs(it->path, c->paths) < 0 ||
+               fputc('\n', c->paths) == EOF) {
+        progress_clear(&c->pr);
+        fprintf(stderr, "vireo embed: %s: write error: %s\n", c->outp, strerror(errno));
+        return 1;
     } else {
-        if (write_f32_le(c->rows, it->embedding, it->dim) || fputs(it->path, c->paths) < 0 ||
-            fputc('\n', c->paths) == EOF) {
-            fprintf(stderr, "vireo embed: %s: write error: %s\n", c->outp, strerror(errno));
-            return 1;
-        }
         c->ok++;
     }
-    if (!c->quiet) {
-        double t = now_s();
-        if (t - c->last >= (c->tty ? 0.25 : 10.0))
-            progress(c, t);
-    }
+    progress_step(&c->pr, it->error != NULL);
     return 0;
 }
 
@@ -169,7 +132,7 @@ int cmd_embed(int argc, char **argv)
     const char *model = NULL, *outp = NULL, *v;
     vr_pipeline_opts po = {0};
     vr_filelist fl = {0};
-    int quiet = 0, rc = 1;
+    int quiet = 0, features = 0, rc = 1;
     char err[512];
     for (int i = 1; i < argc; i++) {
         long x;
@@ -208,6 +171,10 @@ int cmd_embed(int argc, char **argv)
             }
         } else if (!strcmp(argv[i], "--pread")) {
             po.force_pread = 1;
+        } else if (!strcmp(argv[i], "--scaled-decode")) {
+            po.scaled_decode = 1;
+        } else if (!strcmp(argv[i], "--features")) {
+            features = 1;
         } else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
             quiet = 1;
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -252,9 +219,13 @@ int cmd_embed(int argc, char **argv)
     }
     size_t plen = strlen(outp) + 16;
     char *rows_part = malloc(plen), *paths_final = malloc(plen), *paths_part = malloc(plen);
-    embed_ctx c = {.outp = outp, .total = fl.n, .tty = isatty(2), .quiet = quiet};
+    embed_ctx c = {.outp = outp};
     if (!rows_part || !paths_final || !paths_part)
         goto done;
+    if (features && vr_model_use_features(m, err, sizeof err) <= 0) {
+        fprintf(stderr, "vireo embed: %s: %s\n", model, err);
+        goto done;
+    }
     snprintf(rows_part, plen, "%s.part", outp);
     snprintf(paths_final, plen, "%s.paths", outp);
     snprintf(paths_part, plen, "%s.paths.part", outp);
@@ -267,16 +238,16 @@ int cmd_embed(int argc, char **argv)
             finish_file(c.rows, rows_part, outp, 0);
         goto done;
     }
-    c.t0 = c.last = now_s();
+    progress_start(&c.pr, "vireo embed", "images", fl.n, quiet);
     vr_pipeline_stats st;
     int bad = vr_pipeline_embed(m, (const char *const *)fl.paths, fl.n, &po, on_image, &c, &st,
                                 err, sizeof err);
-    if (c.line_shown)
-        fputs("\r\033[K", stderr);
+    progress_clear(&c.pr);
     if (bad)
         fprintf(stderr, "vireo embed: %s\n", err);
     int ok = !bad && c.ok > 0;
-    if (finish_file(c.rows, rows_part, outp, ok) | finish_file(c.paths, paths_part, paths_final, ok)) {
+    int bad_rows = finish_file(c.rows, rows_part, outp, ok);
+    if (finish_file(c.paths, paths_part, paths_final, ok) || bad_rows) {
         fprintf(stderr, "vireo embed: %s: write error\n", outp);
         ok = 0;
         bad = 1;
@@ -284,10 +255,11 @@ int cmd_embed(int argc, char **argv)
     if (!bad) {
         fprintf(stderr,
                 "vireo embed: N=%zu D=%zu (%zu of %zu images, %zu skipped) in %.2f s, %.1f "
-                "images/s [%s, %d threads, %d lanes x %d, batch %d] -> %s, %s\n",
-                c.ok, vr_pipeline_dim(m), c.ok, fl.n + unlistable, c.skipped + unlistable,
-                st.seconds, st.seconds > 0 ? (double)c.done / st.seconds : 0, st.backend,
-                st.threads, st.lanes, st.lane_threads, st.batch, outp, paths_final);
+                "images/s [%s, %d threads, %d lanes x %d, batch %d%s] -> %s, %s\n",
+                c.ok, vr_pipeline_dim(m), c.ok, fl.n + unlistable, c.pr.skipped + unlistable,
+                st.seconds, st.seconds > 0 ? (double)fl.n / st.seconds : 0, st.backend,
+                st.threads, st.lanes, st.lane_threads, st.batch,
+                po.scaled_decode ? ", DCT-scaled decode" : "", outp, paths_final);
         if (c.ok == 0)
             fprintf(stderr, "vireo embed: no image could be embedded; %s not written\n", outp);
     }

@@ -30,7 +30,8 @@ static const char usage_text[] =
     "  --dba K             database-side augmentation with K neighbours\n"
     "  --qe K              alpha query expansion with K neighbours\n"
     "  --alpha A           alpha of QE and DBA (default 3)\n"
-    "  --rerank            k-reciprocal re-ranking (k1 20, k2 6, lambda 0.3)\n"
+    "  --rerank            k-reciprocal re-ranking; --k1 N (20), --k2 N (6), --lambda L (0.3):\n"
+    "                      k1 near the number of relevant items per query works best\n"
     "  --rescore K         re-score the best K of each query exactly (f16 copy)\n"
     "  --sweep             run a grid: plain, whiten, whiten+qe, whiten+dba+qe, +rerank\n"
     "  --json              one JSON object per line per protocol and configuration\n"
@@ -129,11 +130,11 @@ static int report(const eval_args *a, const char *protocol, const rr_cfg *c, con
         for (int m = 0; m < a->nmodels; m++)
             printf("%s%g", m ? "," : "", (double)a->models[m].weight);
         printf("],\"codes\":\"%s\",\"config\":\"%s\",\"whiten\":%s,\"dba\":%zu,\"qe\":%zu,"
-               "\"rerank\":%s,\"rescore\":%zu,\"queries\":%zu,\"gallery\":%zu,\"dim\":%zu,"
+               "\"rerank\":%s,\"k1\":%d,\"k2\":%d,\"rescore\":%zu,\"queries\":%zu,\"gallery\":%zu,\"dim\":%zu,"
                "\"recall_at_1\":%.4f,\"recall_at_5\":%.4f,\"recall_at_10\":%.4f,\"mar_at_10\":%.4f,"
                "\"map\":%.4f",
                vk_code_name(c->codes), name, c->whiten ? "true" : "false", c->dba, c->qe,
-               c->rerank ? "true" : "false", c->rescore, nq, ng, dim, e->recall1, e->recall5,
+               c->rerank ? "true" : "false", c->ropt.k1, c->ropt.k2, c->rescore, nq, ng, dim, e->recall1, e->recall5,
                e->recall10, e->mar10, e->map);
         if (self_kept)
             printf(",\"ns_score\":%.4f,\"self_match\":\"kept for ns_score, excluded for the rest\"",
@@ -368,6 +369,16 @@ int cmd_eval(int argc, char **argv)
             i++;
         } else if (!strcmp(o, "--rerank"))
             base.rerank = 1;
+        else if (!strcmp(o, "--k1") && has && num(argv[i + 1], 1, 1e4, &v) == 0) {
+            base.ropt.k1 = (int)v;
+            i++;
+        } else if (!strcmp(o, "--k2") && has && num(argv[i + 1], 1, 1e4, &v) == 0) {
+            base.ropt.k2 = (int)v;
+            i++;
+        } else if (!strcmp(o, "--lambda") && has && num(argv[i + 1], 0, 1, &v) == 0) {
+            base.ropt.lambda = (float)v;
+            i++;
+        }
         else if (!strcmp(o, "--sweep"))
             sweep = 1;
         else if (!strcmp(o, "--json"))

@@ -119,6 +119,8 @@ int emb_compute(const char *model_path, const char *const *paths, size_t n, cons
         uint64_t h = 14695981039346656037ull;
         char rp[4096];
         h = hash_file(h, realpath(model_path, rp) ? rp : model_path);
+        /* The program too: a rebuild may change decoding or preprocessing. */
+        h = hash_file(h, "/proc/self/exe");
         for (size_t i = 0; i < n; i++)
             h = hash_file(h, paths[i]);
         if (models_cache_dir(dir, sizeof dir) == 0) {

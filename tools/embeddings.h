@@ -5,8 +5,9 @@
  * The cache lets `vireo eval` try many retrieval settings without embedding
  * the same 5,000 photos again: a file per (model file, image list) under
  * $VIREO_CACHE_DIR, else $XDG_CACHE_HOME/vireo, else ~/.cache/vireo. Its key
- * covers the model file's path, size and mtime and every image's path, size
- * and mtime, so editing either invalidates it. A cache file that does not
+ * covers the model file's path, size and mtime, every image's path, size and
+ * mtime, and the vireo binary's (a rebuild may change decoding), so changing
+ * any of them invalidates it. A cache file that does not
  * parse exactly is ignored and rewritten (crash-safely: temp + rename). */
 #ifndef VIREO_TOOLS_EMBEDDINGS_H
 #define VIREO_TOOLS_EMBEDDINGS_H

@@ -132,6 +132,43 @@ def random_model(name, seed, plain_init=False):
     return model.eval()
 
 
+def random_vit(name, seed, **kwargs):
+    """A torchvision Vision Transformer with seeded random weights, eval mode.
+
+    name: a torchvision builder (vit_b_16, vit_b_32, ...) or "vit_tiny" (VisionTransformer with
+    kwargs, e.g. image_size=64, patch_size=16, num_layers=2, num_heads=4, hidden_dim=64,
+    mlp_dim=128). torchvision initialises the class token, every bias, the LayerNorms (1, 0) and
+    the head (zeros) to constants, which would leave them untested; they are redrawn from the
+    seeded generator: LayerNorm weights U(0.5, 1.5), biases U(-0.2, 0.2), class token N(0, 1),
+    head weight N(0, 1/in_features); q and k projections are scaled by 3 (see below)."""
+    import torch
+    import torchvision
+    from torchvision.models.vision_transformer import VisionTransformer
+    torch.manual_seed(seed)
+    if name == "vit_tiny":
+        model = VisionTransformer(**kwargs)
+    else:
+        model = getattr(torchvision.models, name)(weights=None)
+    with torch.no_grad():
+        for pname, p in model.named_parameters():
+            if pname == "class_token":
+                p.normal_(0.0, 1.0)
+            elif pname == "heads.head.weight":
+                p.normal_(0.0, p.shape[1] ** -0.5)
+            elif p.dim() == 1 and (".ln" in pname or pname.startswith("encoder.ln")) \
+                    and pname.endswith("weight"):
+                p.uniform_(0.5, 1.5)
+            elif p.dim() == 1 and pname.endswith("bias"):
+                p.uniform_(-0.2, 0.2)
+            if pname.endswith("self_attention.in_proj_weight"):
+                # Sharpen the attention: with Xavier-initialised q, k the scores have a standard
+                # deviation near 0.5, the softmax is almost uniform, and a slip in q or k (wrong
+                # head split, scale, order) would barely show. Tripling q and k makes it ~4.5.
+                d = p.shape[1]
+                p[:2 * d].mul_(3.0)
+    return model.eval()
+
+
 def _selftest(path):
     def f32(*v):
         return struct.pack(f"<{len(v)}f", *v)

@@ -30,7 +30,7 @@ const char *rr_cfg_name(const rr_cfg *c, char *buf, size_t n)
     if (c->qe && k >= 0 && (size_t)k < n)
         k += snprintf(buf + k, n - (size_t)k, "+qe%zu", c->qe);
     if (c->rerank && k >= 0 && (size_t)k < n)
-        snprintf(buf + k, n - (size_t)k, "+rerank");
+        snprintf(buf + k, n - (size_t)k, "+rerank%d,%d", c->ropt.k1, c->ropt.k2);
     return buf;
 }
 

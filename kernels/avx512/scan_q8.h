@@ -36,6 +36,17 @@ SCAN_INLINE int32_t scan_hsum(__m512i v)
     return _mm_cvtsi128_si32(b);
 }
 
+/* Software prefetch SCAN_PF_BYTES ahead of a narrow scan's loads: rows are
+ * contiguous, so that is the same stream further on. Prefetches never fault;
+ * the address is formed as an integer (past the end is not a C pointer). */
+#ifndef SCAN_PF_BYTES
+#define SCAN_PF_BYTES 4096
+#endif
+SCAN_INLINE void scan_prefetch(const uint8_t *p)
+{
+    _mm_prefetch((const char *)(uintptr_t)((uintptr_t)p + SCAN_PF_BYTES), _MM_HINT_T0);
+}
+
 SCAN_INLINE __m512i scan_bcast32(const uint8_t *p)
 {
     int32_t v;

@@ -6,6 +6,7 @@
 #include "scan_q8.h"
 
 #define NARROW_R 4
+#define NARROW_R1 8 /* rows per tile for a single query: more loads in flight */
 #define NARROW_Q 4
 #define WIDE_MIN_Q 6
 
@@ -16,28 +17,30 @@ SCAN_INLINE void narrow_tile(const vk_scan_args *a, size_t r, int R, int j0, int
 {
     const int8_t *q = a->q;
     const __m512i flip = _mm512_set1_epi8((char)0x80);
-    __m512i acc[NARROW_R][NARROW_Q];
-#pragma GCC unroll 4
+    __m512i acc[NARROW_R1][NARROW_Q];
+#pragma GCC unroll 8
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 4
         for (int j = 0; j < Q; j++)
             acc[i][j] = _mm512_setzero_si512();
     for (size_t o = 0; o < a->row_bytes; o += 64) {
-        __m512i c[NARROW_R];
-#pragma GCC unroll 4
-        for (int i = 0; i < R; i++)
-            c[i] = _mm512_xor_si512(
-                _mm512_load_si512(a->codes + (r + (size_t)i) * a->row_bytes + o), flip);
+        __m512i c[NARROW_R1];
+#pragma GCC unroll 8
+        for (int i = 0; i < R; i++) {
+            const uint8_t *p = a->codes + (r + (size_t)i) * a->row_bytes + o;
+            scan_prefetch(p);
+            c[i] = _mm512_xor_si512(_mm512_load_si512(p), flip);
+        }
 #pragma GCC unroll 4
         for (int j = 0; j < Q; j++) {
             __m512i qv = _mm512_loadu_si512(q + (size_t)(j0 + j) * a->qlen + o);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
             for (int i = 0; i < R; i++)
                 acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], c[i], qv);
         }
     }
     int32_t *out = a->out;
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 4
         for (int j = 0; j < Q; j++)
@@ -57,6 +60,9 @@ static void narrow_rows(const vk_scan_args *a, size_t r0, size_t r1, int j0, int
         int Q = j1 - j < NARROW_Q ? j1 - j : NARROW_Q;
         const int32_t *qc = qcorr + (j - j0);
         size_t r = 0;
+        if (Q == 1)
+            for (; r + NARROW_R1 <= n; r += NARROW_R1)
+                narrow_tile(&b, r, NARROW_R1, j, 1, qc);
         for (; r + NARROW_R <= n; r += NARROW_R) {
             switch (Q) {
             case 1: narrow_tile(&b, r, NARROW_R, j, 1, qc); break;

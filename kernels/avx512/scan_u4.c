@@ -27,7 +27,9 @@ SCAN_INLINE void narrow_tile(const vk_scan_args *a, size_t r, int R, int j0, int
         __m512i lo[NARROW_R], hi[NARROW_R];
 #pragma GCC unroll 4
         for (int i = 0; i < R; i++) {
-            __m512i c = _mm512_load_si512(a->codes + (r + (size_t)i) * a->row_bytes + o);
+            const uint8_t *p = a->codes + (r + (size_t)i) * a->row_bytes + o;
+            scan_prefetch(p);
+            __m512i c = _mm512_load_si512(p);
             lo[i] = _mm512_and_si512(c, lo4);
             hi[i] = _mm512_and_si512(_mm512_srli_epi16(c, 4), lo4);
         }

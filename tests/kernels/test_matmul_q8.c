@@ -538,9 +538,30 @@ static void test_model_shapes(void **state)
     }
 }
 
+/* The NEON tile (4 rows × 16 columns, K in 16-byte chunks): every row count
+ * 1..9 (tiles of 4 and the 1..3-row tails) against K tails inside a chunk
+ * (9, 12, 13, 15: copied when the row is shorter than 16 bytes; 17, 20, 31,
+ * 33, 47: shifted down from the last 16 bytes of the row) and whole chunks
+ * (16, 32), a full and a partial panel. */
+static void test_k_tails(void **state)
+{
+    (void)state;
+    static const int Ks[] = {9, 12, 13, 15, 16, 17, 20, 31, 32, 33, 47};
+    static const int Ns[] = {16, 19};
+    tu_rng r = tu_rng_make(8);
+    int idx = 0, fails = 0;
+    for (int M = 1; M <= 9; M++)
+        for (size_t k = 0; k < sizeof Ks / sizeof *Ks; k++)
+            for (size_t n = 0; n < 2 && fails < 3; n++, idx++) {
+                qcase c = random_case(&r, M, Ns[n], Ks[k], idx);
+                fails += run_case(&c, 8000 + (uint64_t)idx);
+            }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_k_tails),
         cmocka_unit_test(test_pack_layout),  cmocka_unit_test(test_edge_shapes),
         cmocka_unit_test(test_param_sweep),  cmocka_unit_test(test_requant),
         cmocka_unit_test(test_extremes),     cmocka_unit_test(test_row_blocks),

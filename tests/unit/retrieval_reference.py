@@ -15,7 +15,8 @@ The C tests (tests/unit/test_*.c) write their inputs to a file, run
 File format (both ways, little-endian): b"VRT1", u32 count, then per array:
 u32 name length, name (ASCII), u8 dtype (0 f32, 1 i32, 2 f64, 3 u32, 4 u8),
 u32 ndim, ndim x u64 dims, the data in C order. The input holds "op" (u8 text)
-naming the computation.
+naming the computation, or "cases" (i32) and each case's arrays prefixed
+"<case>:" (outputs likewise).
 """
 import struct
 import sys
@@ -237,8 +238,19 @@ OPS = {name[3:]: f for name, f in globals().items() if name.startswith("op_")}
 
 def main():
     inp = read_arrays(sys.argv[1])
-    op = bytes(inp.pop("op")).decode()
-    write_arrays(sys.argv[2], OPS[op](inp))
+    if "cases" not in inp:
+        op = bytes(inp.pop("op")).decode()
+        write_arrays(sys.argv[2], OPS[op](inp))
+        return
+    # A batch (one Python start for many cases): case c's arrays are named
+    # "c:name", and so are its outputs.
+    out = {}
+    for c in range(scalar(inp.pop("cases"))):
+        pre = "%d:" % c
+        case = {k[len(pre):]: v for k, v in inp.items() if k.startswith(pre)}
+        op = bytes(case.pop("op")).decode()
+        out.update({pre + k: v for k, v in OPS[op](case).items()})
+    write_arrays(sys.argv[2], out)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@
 
 enum { RF_F32 = 0, RF_I32 = 1, RF_F64 = 2, RF_U32 = 3, RF_U8 = 4 };
 enum { RF_OK = 0, RF_SKIP = 77, RF_FAIL = -1 };
-#define RF_MAX 48
+#define RF_MAX 512
 
 typedef struct rf_arr {
     char name[32];
@@ -24,10 +24,18 @@ typedef struct rf_arr {
     void *data;
 } rf_arr;
 
+/* Arrays added or looked up get `prefix` in front of their names: a batch
+ * of cases runs in one Python start (rf_case; see the Python docstring). */
 typedef struct rf_set {
     rf_arr a[RF_MAX];
     int n;
+    int cases;
+    char prefix[16];
 } rf_set;
+
+/* Starts case c of a batch: later rf_add / rf_get use the prefix "c:". The
+ * input must get rf_finish_cases before rf_run. */
+static inline void rf_case(rf_set *s, int c) { snprintf(s->prefix, sizeof s->prefix, "%d:", c); }
 
 static inline size_t rf_elem(int dtype) { return dtype == RF_F64 ? 8 : dtype == RF_U8 ? 1 : 4; }
 
@@ -48,7 +56,7 @@ static inline void rf_add(rf_set *s, const char *name, int dtype, const void *da
     }
     rf_arr *a = &s->a[s->n++];
     memset(a, 0, sizeof *a);
-    snprintf(a->name, sizeof a->name, "%s", name);
+    snprintf(a->name, sizeof a->name, "%s%s", s->prefix, name);
     a->dtype = dtype;
     a->ndim = cols ? 2 : 1;
     a->dims[0] = rows;
@@ -65,8 +73,10 @@ static inline void rf_add_op(rf_set *s, const char *op) { rf_add(s, "op", RF_U8,
 
 static inline const rf_arr *rf_get(const rf_set *s, const char *name)
 {
+    char full[48];
+    snprintf(full, sizeof full, "%s%s", s->prefix, name);
     for (int i = 0; i < s->n; i++)
-        if (strcmp(s->a[i].name, name) == 0)
+        if (strcmp(s->a[i].name, full) == 0)
             return &s->a[i];
     fprintf(stderr, "reference output has no array %s\n", name);
     return NULL;
@@ -89,6 +99,15 @@ static inline void rf_free(rf_set *s)
     for (int i = 0; i < s->n; i++)
         free(s->a[i].data);
     s->n = 0;
+    s->prefix[0] = 0;
+}
+
+/* Ends a batch of `cases` cases (adds the count, clears the prefix). */
+static inline void rf_finish_cases(rf_set *s, int cases)
+{
+    s->prefix[0] = 0;
+    int32_t c = cases;
+    rf_add(s, "cases", RF_I32, &c, 1, 0);
 }
 
 static inline int rf_python_ok(void)
@@ -152,10 +171,11 @@ static inline int rf_read(rf_set *s, FILE *f)
 static inline int rf_run(const rf_set *in, rf_set *out)
 {
     out->n = 0;
+    out->prefix[0] = 0;
     if (!rf_python_ok())
         return RF_SKIP;
     const char *tmp = getenv("TMPDIR");
-    char pin[512], pout[512], cmd[2048];
+    char pin[512], pout[520], cmd[1200];
     snprintf(pin, sizeof pin, "%s/vireo_rf_XXXXXX", tmp && *tmp ? tmp : "/tmp");
     int fd = mkstemp(pin);
     if (fd < 0)

@@ -1,0 +1,184 @@
+/* torchvision Vision Transformer state dicts (safetensors) → vireo, f32.
+ *
+ * torchvision 0.14, models/vision_transformer.py, as a graph:
+ *   conv_proj: conv P×P stride P (+ bias) → G×G×D tokens (G = S / P, row-major
+ *     = torch's flatten(2).permute(0, 2, 1));
+ *   [class_token] ++ tokens, + encoder.pos_embedding ([1, G² + 1, D]);
+ *   encoder.layers.encoder_layer_i (pre-LN, eps 1e-6):
+ *     x = x + out_proj(MHA(ln_1(x)))   in_proj_weight [3D, D] = [q; k; v] rows,
+ *                                      `heads` heads of D / heads (torch's MHA)
+ *     x = x + mlp.3(GELU(mlp.0(ln_2(x))))   (exact erf GELU)
+ *   token 0, encoder.ln, heads.head (D → classes).
+ * The final LayerNorm is per token, so taking token 0 first (as here) equals
+ * torchvision's ln over all tokens then x[:, 0]. Residual adds are fused into
+ * the linear before them (matmul epilogue). The graph's output is the logits
+ * (the head's input, the LayerNorm'd class token, is the embedding).
+ *
+ * D, P, S (from pos_embedding: G² + 1 tokens), the depth (counted) and the MLP
+ * width come from the tensors; the head count does not (it changes no shape):
+ * the file's __metadata__ "num_heads" when present, else torchvision's for
+ * that width (768: 12 as vit_b_*, 1024 and 1280: 16 as vit_l_* / vit_h_14),
+ * else the conversion is refused. Every tensor's shape is checked. Layouts:
+ * conv OIHW → OHWI (vk_pack_conv_f32); Linear [out, in] → B [in][out]
+ * (vk_pack_f32_b). Preprocessing: torchvision's ImageClassification for
+ * these weights: resize to S/0.875 (bilinear), centre crop S, RGB in [0, 1],
+ * ImageNet mean / std, NHWC f32. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "convert.h"
+#include "convert_transformer.h"
+#include "convert_util.h"
+#include "kernels/pack.h"
+
+#define LN_EPS 1e-6f
+#define MAX_LAYERS 256
+
+/* The patch embedding: conv_proj P×P stride P with bias, OIHW → OHWI. */
+static int patch_embed(vr_tf *c, int x, int D, int P, int G)
+{
+    int64_t ws[4] = {D, 3, P, P}, d[4] = {D, P, P, 3};
+    float *W = vr_tf_tensor(c, "conv_proj.weight", 4, ws);
+    size_t taps = (size_t)P * P, sz = vk_pack_conv_f32_size(D, P, P, 3) * sizeof(float);
+    float *ohwi = W ? malloc((size_t)D * taps * 3 * sizeof *ohwi) : NULL;
+    float *packed = ohwi ? malloc(sz) : NULL;
+    vr_node_refs r = VR_TF_NO_REFS;
+    if (W && !packed)
+        vr_tf_fail(c, "out of memory");
+    if (packed) {
+        for (int o = 0; o < D; o++)
+            for (int ch = 0; ch < 3; ch++)
+                for (size_t t = 0; t < taps; t++)
+                    ohwi[((size_t)o * taps + t) * 3 + ch] = W[((size_t)o * 3 + ch) * taps + t];
+        vk_pack_conv_f32(D, P, P, 3, ohwi, packed);
+        r.weights = vr_tf_put(c, "conv_proj.weight", VW_CONV_F32, 4, d, packed, sz);
+        r.bias = vr_tf_vector(c, "conv_proj.bias", D);
+    }
+    free(W), free(ohwi), free(packed);
+    int out = vr_tf_value(c, G, G, D);
+    vr_node n = {.op = VR_OP_CONV, .nin = 1, .in = {x}, .out = out, .kh = P, .kw = P,
+                 .stride_h = P, .stride_w = P, .dil_h = 1, .dil_w = 1};
+    return vr_tf_node(c, &n, r, "conv_proj") ? -1 : out;
+}
+
+static int pos_embed(vr_tf *c, int x, int D, int L)
+{
+    int64_t ps[3] = {1, L, D}, cs[3] = {1, 1, D}, pd[2] = {L, D}, cd[1] = {D};
+    float *pos = vr_tf_tensor(c, "encoder.pos_embedding", 3, ps);
+    float *cls = pos ? vr_tf_tensor(c, "class_token", 3, cs) : NULL;
+    vr_node_refs r = VR_TF_NO_REFS;
+    if (cls) {
+        r.weights = vr_tf_put(c, "encoder.pos_embedding", VW_PLAIN, 2, pd, pos, (size_t)L * D * 4);
+        r.bias = vr_tf_put(c, "class_token", VW_PLAIN, 1, cd, cls, (size_t)D * 4);
+    }
+    free(pos), free(cls);
+    int out = vr_tf_value(c, 1, L, D);
+    vr_node n = {.op = VR_OP_POS_EMBED, .nin = 1, .in = {x}, .out = out};
+    return vr_tf_node(c, &n, r, "encoder.pos_embedding") ? -1 : out;
+}
+
+/* torchvision's head counts: vit_b_* 12 (width 768), vit_l_* and vit_h_14 16. */
+static int torchvision_heads(int D) { return D == 768 ? 12 : D == 1024 || D == 1280 ? 16 : 0; }
+
+int vr_convert_vit(const char *src, const char *dst, const vr_convert_opts *opts, char *err,
+                   size_t errlen)
+{
+    vr_tf c;
+    if (vr_tf_open(&c, src, err, errlen))
+        return vr_tf_close(&c, src, -1);
+    const st_tensor *cp = st_find(c.f, "conv_proj.weight"), *pe = st_find(c.f, "encoder.pos_embedding");
+    if (!cp || !pe || cp->ndim != 4 || pe->ndim != 3) {
+        vr_tf_fail(&c, "not a torchvision ViT state dict (no 4-D conv_proj.weight and 3-D "
+                       "encoder.pos_embedding)");
+        return vr_tf_close(&c, src, -1);
+    }
+    if (st_find(c.f, "heads.pre_logits.weight")) {
+        vr_tf_fail(&c, "heads.pre_logits (a representation layer with tanh) is not supported");
+        return vr_tf_close(&c, src, -1);
+    }
+    int64_t D = cp->shape[0], P = cp->shape[2], L = pe->shape[1];
+    int64_t G = (int64_t)llround(sqrt((double)(L > 1 ? L - 1 : 0)));
+    if (D < 1 || D > 65536 || P < 1 || P > 64 || cp->shape[3] != P || cp->shape[1] != 3 || L < 2 ||
+        G * G != L - 1 || G * P > 4096) {
+        vr_tf_fail(&c, "conv_proj.weight [%lld,%lld,%lld,%lld] and pos_embedding of %lld tokens do "
+                       "not make a square ViT of 3-channel P×P patches",
+                   (long long)D, (long long)cp->shape[1], (long long)P, (long long)cp->shape[3],
+                   (long long)L);
+        return vr_tf_close(&c, src, -1);
+    }
+    int layers = 0;
+    char name[128];
+    for (; layers < MAX_LAYERS; layers++) {
+        snprintf(name, sizeof name, "encoder.layers.encoder_layer_%d.ln_1.weight", layers);
+        if (!st_find(c.f, name))
+            break;
+    }
+    if (layers < 1) {
+        vr_tf_fail(&c, "no encoder layers (encoder.layers.encoder_layer_0.ln_1.weight)");
+        return vr_tf_close(&c, src, -1);
+    }
+    vr_tf_block blk = {.ln_1 = "ln_1", .attn = "self_attention", .ln_2 = "ln_2", .fc1 = "mlp.0",
+                       .fc2 = "mlp.3", .eps = LN_EPS, .act = VK_ACT_GELU,
+                       .heads = vr_tf_heads(&c, (int)D, torchvision_heads)};
+    int S = (int)(G * P);
+    int in = vr_tf_value(&c, S, S, 3);
+    int x = patch_embed(&c, in, (int)D, (int)P, (int)G);
+    x = pos_embed(&c, x, (int)D, (int)L);
+    for (int i = 0; i < layers && !c.failed; i++) {
+        snprintf(name, sizeof name, "encoder.layers.encoder_layer_%d", i);
+        x = vr_tf_block_add(&c, name, &blk, x);
+    }
+    int t0 = vr_tf_value(&c, 1, 1, (int)D);
+    vr_node tn = {.op = VR_OP_TOKEN, .nin = 1, .in = {x}, .out = t0, .index = 0};
+    vr_tf_node(&c, &tn, VR_TF_NO_REFS, "class token");
+    int feat = vr_tf_layernorm(&c, "encoder.ln", LN_EPS, t0), outv = feat;
+    const st_tensor *hw = st_find(c.f, "heads.head.weight");
+    if (hw && hw->ndim == 2)
+        outv = vr_tf_linear(&c, "heads.head.weight", "heads.head.bias", 0, feat,
+                            (int)hw->shape[0], -1, VK_ACT_NONE);
+    if (c.failed)
+        return vr_tf_close(&c, src, -1);
+    if (vr_graph_set_io(c.g, in, outv)) {
+        vr_tf_fail(&c, "%s", vr_graph_error(c.g));
+        return vr_tf_close(&c, src, -1);
+    }
+    static const struct {
+        int P, D, layers;
+        const char *arch;
+    } known[] = {{32, 768, 12, "vit_b_32"}, {16, 768, 12, "vit_b_16"}, {32, 1024, 24, "vit_l_32"},
+                 {16, 1024, 24, "vit_l_16"}, {14, 1280, 32, "vit_h_14"}};
+    const char *arch = "vit";
+    for (size_t k = 0; k < sizeof known / sizeof *known; k++)
+        if (known[k].P == P && known[k].D == D && known[k].layers == layers)
+            arch = known[k].arch;
+    const char *slash = strrchr(src, '/');
+    snprintf(name, sizeof name, "%s", slash ? slash + 1 : src);
+    char *dot = strstr(name, ".safetensors");
+    if (dot && dot != name)
+        *dot = 0;
+    vw_writer_kv_str(c.w, "model.name", name);
+    vw_writer_kv_str(c.w, "model.arch", arch);
+    vw_writer_kv_str(c.w, "model.source", "torchvision");
+    vw_writer_kv_u64(c.w, "model.embedding_dim", (uint64_t)D);
+    vw_writer_kv_u64(c.w, "model.layers", (uint64_t)layers);
+    vw_writer_kv_u64(c.w, "model.heads", (uint64_t)blk.heads);
+    vw_writer_kv_u64(c.w, "model.patch", (uint64_t)P);
+    vw_writer_kv_u64(c.w, "preproc.width", (uint64_t)S);
+    vw_writer_kv_u64(c.w, "preproc.height", (uint64_t)S);
+    vw_writer_kv_str(c.w, "preproc.resize", "bilinear");
+    vw_writer_kv_str(c.w, "preproc.crop", "center");
+    vw_writer_kv_f64(c.w, "preproc.crop_fraction", 0.875);
+    vw_writer_kv_str(c.w, "preproc.color", "rgb");
+    vw_writer_kv_str(c.w, "preproc.layout", "nhwc");
+    vw_writer_kv_str(c.w, "preproc.input_dtype", "f32");
+    static const float mean[3] = {0.485f, 0.456f, 0.406f}, stdv[3] = {0.229f, 0.224f, 0.225f};
+    vw_writer_kv_f32s(c.w, "preproc.mean", mean, 3);
+    vw_writer_kv_f32s(c.w, "preproc.std", stdv, 3);
+    if (opts && opts->labels_path && vr_convert_labels(c.w, opts->labels_path, err, errlen))
+        return vr_tf_close(&c, src, -1);
+    if (vr_model_save_checked(c.w, c.g, c.refs, dst, err, errlen))
+        return vr_tf_close(&c, src, -1);
+    return vr_tf_close(&c, src, 0);
+}
