@@ -83,7 +83,11 @@ __attribute__((target("avx512f"))) static uint64_t bw_sum_avx512(const uint64_t 
             s[k] = _mm512_add_epi64(s[k], _mm512_load_si512(p + i + 8 * (size_t)k));
     for (int k = 1; k < 8; k++)
         s[0] = _mm512_add_epi64(s[0], s[k]);
-    return (uint64_t)_mm512_reduce_add_epi64(s[0]);
+    uint64_t lanes[8], sum = 0; /* unsigned: the sum wraps */
+    _mm512_storeu_si512(lanes, s[0]);
+    for (int k = 0; k < 8; k++)
+        sum += lanes[k];
+    return sum;
 }
 #endif
 

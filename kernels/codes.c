@@ -116,26 +116,28 @@ static uint16_t f32_to_f16(float f)
     return (uint16_t)(sign | h);
 }
 
+/* binary16 → binary32, exact for every input. Normal numbers are a shift and
+ * an exponent rebias; denormals get the bias of the smallest normal added in
+ * the exponent and then subtracted in float (exact); inf/NaN get the rest of
+ * the exponent range. Branch-light so the decode loop stays fast: the
+ * re-scoring pass converts shortlist·dim values per query. */
 static float f16_to_f32(uint16_t h)
 {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t exp = (h >> 10) & 0x1fu;
-    uint32_t man = h & 0x3ffu;
-    uint32_t u;
-    if (exp == 0x1f) {
-        u = sign | 0x7f800000u | (man << 13);
-    } else if (exp == 0) {
-        if (man == 0) {
-            u = sign;
-        } else {
-            float f = (float)man * (1.0f / 16777216.0f); /* man · 2^-24, exact */
-            return sign ? -f : f;
-        }
-    } else {
-        u = sign | ((exp + 127 - 15) << 23) | (man << 13);
-    }
+    const uint32_t shifted_exp = 0x7c00u << 13;
+    uint32_t o = ((uint32_t)h & 0x7fffu) << 13;
+    uint32_t exp = shifted_exp & o;
     float f;
-    memcpy(&f, &u, 4);
+    o += (uint32_t)(127 - 15) << 23;
+    if (exp == shifted_exp) {
+        o += (uint32_t)(128 - 16) << 23;
+    } else if (exp == 0) {
+        o += 1u << 23;
+        memcpy(&f, &o, 4);
+        f -= 6.103515625e-05f; /* 2^-14 */
+        memcpy(&o, &f, 4);
+    }
+    o |= ((uint32_t)h & 0x8000u) << 16;
+    memcpy(&f, &o, 4);
     return f;
 }
 

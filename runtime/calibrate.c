@@ -15,7 +15,6 @@
 #define FAIL(...) return vf_fail(err, errlen, __VA_ARGS__)
 
 #define HIST_BINS 2048
-#define DEFAULT_PERCENTILE 99.99
 #define DEFAULT_METHOD VR_CALIB_MSE
 
 const char *vr_calib_method_name(vr_calib_method m)
@@ -58,6 +57,7 @@ typedef struct {
     double sum_mn, sum_mx;   /* of the per-image extremes */
     uint64_t *hist;          /* HIST_BINS, pass 2 */
     uint64_t count;
+    int nan;                 /* a NaN was seen (min / max comparisons skip it) */
 } vstat;
 
 typedef struct {
@@ -81,6 +81,7 @@ static void observe_value(observer *o, const void *base, size_t pix_ld, size_t i
                 for (int c = 0; c < val->c; c++) {
                     mn = x[c] < mn ? x[c] : mn;
                     mx = x[c] > mx ? x[c] : mx;
+                    s->nan |= x[c] != x[c];
                 }
             }
             s->mn = mn < s->mn ? mn : s->mn;
@@ -190,7 +191,7 @@ int vr_calibrate(const vr_graph *g, const float *inputs, int n, const vr_calib_o
     if (opt.method == VR_CALIB_DEFAULT)
         opt.method = DEFAULT_METHOD;
     if (opt.percentile == 0)
-        opt.percentile = DEFAULT_PERCENTILE;
+        opt.percentile = VR_CALIB_DEFAULT_PERCENTILE;
     if (opt.method < VR_CALIB_MINMAX || opt.method > VR_CALIB_MSE ||
         !(opt.percentile > 50 && opt.percentile <= 100))
         FAIL("calibration: unknown method %d or percentile %g", opt.method, opt.percentile);
@@ -228,10 +229,9 @@ int vr_calibrate(const vr_graph *g, const float *inputs, int n, const vr_calib_o
         goto done;
     }
     for (int v = 0; v < nv; v++)
-        if (!isfinite(st[v].mn) || !isfinite(st[v].mx)) {
+        if (st[v].nan || !isfinite(st[v].mn) || !isfinite(st[v].mx)) {
             vf_fail(err, errlen, "calibration: value %d was %s (range %g .. %g)", v,
-                    isnan(st[v].mn) || isnan(st[v].mx) ? "NaN" : "not seen or infinite",
-                    st[v].mn, st[v].mx);
+                    st[v].nan ? "NaN" : "not seen or infinite", st[v].mn, st[v].mx);
             goto done;
         }
     if (opt.method == VR_CALIB_PERCENTILE || opt.method == VR_CALIB_MSE) {

@@ -27,7 +27,7 @@
 #include "runtime/threadpool.h"
 
 typedef enum vr_calib_method {
-    VR_CALIB_DEFAULT = 0, /* the one docs/QUANTIZATION.md found best */
+    VR_CALIB_DEFAULT = 0, /* MSE: the best on the models measured (docs/QUANTIZATION.md) */
     VR_CALIB_MINMAX,
     VR_CALIB_MEAN_MINMAX,
     VR_CALIB_PERCENTILE,
@@ -39,9 +39,11 @@ const char *vr_calib_method_name(vr_calib_method m);
  * 0, or -1 for anything else. */
 int vr_calib_method_parse(const char *s, vr_calib_method *m, double *percentile);
 
+#define VR_CALIB_DEFAULT_PERCENTILE 99.99
+
 typedef struct vr_calib_opts {
     vr_calib_method method;
-    double percentile; /* PERCENTILE: e.g. 99.99; 0: the default */
+    double percentile; /* PERCENTILE; 0: VR_CALIB_DEFAULT_PERCENTILE */
     int batch;         /* images per forward pass; 0: 4 */
     vr_pool *pool;     /* NULL: a pool of the default size for the call */
 } vr_calib_opts;

@@ -463,9 +463,12 @@ int vr_quantize_file(const char *f32_path, const char *dst, const vr_convert_opt
         fprintf(stderr, "quantize: calibrating (%s)\n", vr_calib_method_name(co.method));
     if (vr_calibrate(m->graph, inputs, n, &co, ranges, err, errlen))
         goto out;
-    snprintf(note, sizeof note, "%d images from %.300s, %s%s", n, o->calib,
-             vr_calib_method_name(co.method),
-             co.method == VR_CALIB_PERCENTILE || co.method == VR_CALIB_DEFAULT ? " ranges" : "");
+    if (co.method == VR_CALIB_PERCENTILE)
+        snprintf(note, sizeof note, "%d images from %.300s, percentile %g ranges", n, o->calib,
+                 co.percentile > 0 ? co.percentile : VR_CALIB_DEFAULT_PERCENTILE);
+    else
+        snprintf(note, sizeof note, "%d images from %.300s, %s ranges", n, o->calib,
+                 vr_calib_method_name(co.method));
     if (o->verbose)
         for (int v = 0; v < vr_graph_value_count(m->graph); v++)
             fprintf(stderr, "  value %d: %g .. %g\n", v, ranges[v].lo, ranges[v].hi);

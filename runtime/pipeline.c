@@ -157,9 +157,11 @@ static void *loader_main(void *arg)
 
 /* ---------------------------------------------------------------- workers */
 /* The next batch, under the lock: the next `batch` decoded images in list
- * order, failures passed over. A shorter batch only at the end of the list
- * or of the window (when failures leave fewer than `batch` decoded images in
- * a full window, waiting could not help). Returns the count (0: none yet). */
+ * order, failures passed over. A shorter batch only at the end of the list,
+ * or at the end of the window once every image before the batch has been
+ * reported (failures leave fewer than `batch` decoded images in a window that
+ * cannot move until this batch runs). Either way the batches depend only on
+ * which images fail, never on timing. Returns the count (0: none yet). */
 static int next_batch(pipe *p, size_t *idx)
 {
     /* Images before emit_next are reported (their slots may hold later
@@ -179,6 +181,8 @@ static int next_batch(pipe *p, size_t *idx)
         else if (st != S_FAILED)
             return 0; /* still loading or decoding: the batch must wait for it */
     }
+    if (r < p->batch && i < p->n && p->emit_next < p->batch_next)
+        return 0; /* the window moves when those are reported: wait for a full batch */
     return r;
 }
 

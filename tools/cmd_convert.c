@@ -28,8 +28,9 @@ static void usage(void)
             "  --calib        int8: calibration images, a directory or @LIST (default\n"
             "                 ../shared/" VR_CALIB_DEFAULT_DIR ")\n"
             "  --calib-n      int8: images used, spread evenly over the list (default 64)\n"
-            "  --calib-method int8: activation ranges from minmax, mean (of per-image\n"
-            "                 extremes) or percentile[:P] (default percentile:99.99)\n"
+            "  --calib-method int8: activation ranges: mse (default: least squared\n"
+            "                 quantization error over the calibration histogram), minmax,\n"
+            "                 mean (of per-image extremes) or percentile[:P] (P default 99.99)\n"
             "  -v             int8: progress and every value's range\n");
 }
 
@@ -66,8 +67,8 @@ int cmd_convert(int argc, char **argv)
         } else if (!strcmp(a, "--calib-method") && next) {
             vr_calib_method m;
             if (vr_calib_method_parse(argv[++i], &m, &o.calib_percentile)) {
-                fprintf(stderr, "vireo convert: --calib-method %s: minmax, mean, percentile or "
-                                "percentile:P (50 < P <= 100)\n", argv[i]);
+                fprintf(stderr, "vireo convert: --calib-method %s: mse, minmax, mean, percentile "
+                                "or percentile:P (50 < P <= 100)\n", argv[i]);
                 return 2;
             }
             o.calib_method = (int)m;

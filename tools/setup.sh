@@ -9,7 +9,7 @@
 set -eu
 
 PKGS="gcc g++ make cmake pkg-config libdnnl-dev libfaiss-dev libopenblas0-pthread liburing-dev libturbojpeg0-dev libspng-dev libcmocka-dev zlib1g-dev"
-TEST_PKGS="python3-torch python3-torchvision python3-numpy python3-regex"
+TEST_PKGS="python3-torch python3-torchvision python3-numpy python3-pil python3-regex"
 CROSS_PKGS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libc6:arm64 libcmocka-dev:arm64 libturbojpeg0-dev:arm64 liburing-dev:arm64 libspng-dev:arm64 zlib1g-dev:arm64"
 
 want="$PKGS"

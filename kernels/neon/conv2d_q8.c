@@ -131,7 +131,7 @@ static void gemm(const vk_conv2d_q8_args *a, const uint8_t *A, ptrdiff_t lda, in
             for (int r = 0; r < R; r++) {
                 const int32x4_t rt = vdupq_n_s32(rs ? rs[i + r] : 0);
                 for (int v = 0; v < 4; v++)
-                    acc[r][v] = vaddq_s32(c->cterm[v], rt);
+                    acc[r][v] = vqn_add_wrap(c->cterm[v], rt);
             }
             vk_q8_tile_neon(A + i * lda, lda, R, K, flip, readable, bp, acc);
             for (int r = 0; r < R; r++) {
@@ -168,8 +168,8 @@ void vk_conv2d_q8_neon(const vk_conv2d_q8_args *a, int r0, int r1)
     const uint32_t sz = (uint32_t)a->a_zero - (sgn ? 0u : 128u); /* za − s */
     /* Scratch: the im2col block, then the constants (16-byte aligned). */
     const size_t total = vk_conv2d_q8_scratch(g), cbytes = (size_t)P * sizeof(cq_panel);
-    size_t pbs = total > cbytes + 32 ? (total - cbytes - 32) / (size_t)Kp : 0;
-    if (pbs < 1) { /* cannot happen with pack_conv.c's size */
+    size_t pbs = total > cbytes + 32 && K > 0 ? (total - cbytes - 32) / (size_t)Kp : 0;
+    if (pbs < 1) { /* no K, or a scratch size pack_conv.c does not give */
         vk_conv2d_q8_ref(a, r0, r1);
         return;
     }

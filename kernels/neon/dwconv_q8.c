@@ -72,8 +72,10 @@ static void blk_setup(const vk_dwconv_q8_args *a, int c0, int cw, dw_blk *d)
     int32x4_t sum[4] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
     d->a = a, d->c0 = c0, d->cw = cw;
     for (int t = 0; t < T; t++) {
-        /* Cp is a multiple of 16: the 16 bytes at c0 are always there */
-        const int8x16_t w = vld1q_s8(a->Wp + t * Cp + c0);
+        /* c0 is a multiple of 8 and Cp of 16: 16 bytes at c0 exist for a
+         * 16-channel block, 8 for the others */
+        const int8_t *wp = a->Wp + t * Cp + c0;
+        const int8x16_t w = cw > 8 ? vld1q_s8(wp) : vcombine_s8(vld1_s8(wp), vdup_n_s8(0));
         const int16x8_t w0 = vaddq_s16(vmovl_s8(vget_low_s8(w)), bo);
         const int16x8_t w1 = vaddq_s16(vmovl_high_s8(w), bo);
         d->w[t][0] = w0, d->w[t][1] = w1;

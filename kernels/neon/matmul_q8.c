@@ -135,7 +135,7 @@ void vk_matmul_q8_neon(const vk_matmul_q8_args *a, int m0, int m1, int n0, int n
                 for (int r = 0; r < R; r++) {
                     const int32x4_t rt = vdupq_n_s32(rterm[i + r]);
                     for (int v = 0; v < 4; v++)
-                        acc[r][v] = vaddq_s32(c.cterm[v], rt);
+                        acc[r][v] = vqn_add_wrap(c.cterm[v], rt);
                 }
                 vk_q8_tile_neon(ab + (ptrdiff_t)i * a->lda, a->lda, R, K, flip, 0, bp, acc);
                 for (int r = 0; r < R; r++)

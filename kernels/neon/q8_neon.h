@@ -32,6 +32,14 @@
 void vk_q8_tile_neon(const uint8_t *a, ptrdiff_t lda, int R, int K, uint8_t flip, int readable,
                      const int8_t *bp, int32x4_t acc[VK_Q8N_MR][4]);
 
+/* a + b modulo 2^32. GCC's vaddq_s32 is a C vector addition, whose signed
+ * overflow is undefined (and UBSan reports it); the sums here are meant to
+ * wrap, like the int32 accumulator of kernels.h. */
+VQN_AI int32x4_t vqn_add_wrap(int32x4_t a, int32x4_t b)
+{
+    return vreinterpretq_s32_u32(vaddq_u32(vreinterpretq_u32_s32(a), vreinterpretq_u32_s32(b)));
+}
+
 /* Σ_k (a[k] XOR flip) as s8, over n bytes (mod 2^32). */
 int32_t vk_q8_rowsum_neon(const uint8_t *a, int n, uint8_t flip);
 

@@ -34,15 +34,19 @@
  * 3. Real photos (../shared GroceryStore: calibration on train images spread
  *    over the classes, evaluation on test images), features (the GAP output,
  *    the retrieval embedding) and logits, int8 against f32:
- *    - nsfwjs MobileNetV2 (trained weights): features cosine ≥ 0.99;
+ *    - nsfwjs MobileNetV2 (trained weights): features cosine mean ≥ 0.985,
+ *      every photo ≥ 0.95;
  *    - torchvision MobileNetV2 and ResNet-50 (seeded random weights,
- *      tools/export_safetensors.py; needs Debian's torch): cosine logged,
- *      asserted ≥ 0.99 on the ResNet-50 features (the issue's target) —
- *      see docs/QUANTIZATION.md for the figures and what random weights do.
+ *      tools/export_safetensors.py; needs Debian's torch): ResNet-50 features
+ *      cosine ≥ 0.99 on every photo (the issue's target), MobileNetV2 ≥ 0.97
+ *      (random weights amplify its errors) — docs/QUANTIZATION.md has the
+ *      figures over 208 photos and the reasons.
  *
- * Cost: see the per-part comments in main(); under VIREO_TEST_QUICK (qemu)
- * and at the ref level only parts 1 and 2 and the nsfwjs MobileNetV2 with
- * fewer images run. */
+ * Cost (ASan+UBSan, busy 2-core machine, CPU time incl. the torch export):
+ * avx512 21 s (nsfwjs MobileNetV2 on 8 calibration + 4 test photos,
+ * torchvision models on 8 + 2); ref 12 s (parts 1, 2 and the nsfwjs
+ * MobileNetV2 on 4 + 2; the torchvision models are skipped there); under
+ * VIREO_TEST_QUICK (qemu) parts 1 and 2 only. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -466,6 +470,38 @@ static void expect_refusal(int rc, const char *err, const char *want, const char
     printf("  refused: %s\n", err);
 }
 
+/* FC (4 → 4, identity but w[0][0] = w00) then L2NORM, f32, saved to path. */
+static vr_model *fc_l2_model(const char *path, float w00)
+{
+    char err[512];
+    vw_writer *w = vw_writer_new();
+    vr_graph *g = vr_graph_new();
+    vr_value a = {.dtype = VR_F32, .h = 1, .w = 1, .c = 4};
+    int va = vr_graph_add_value(g, &a), vb = vr_graph_add_value(g, &a), vc = vr_graph_add_value(g, &a);
+    float wt[4 * 16] = {0}; /* vk_pack_f32_b: K = 4 rows of a 16-column panel */
+    for (int i = 0; i < 4; i++)
+        wt[i * 16 + i] = 1;
+    wt[0] = w00;
+    int64_t d[2] = {4, 4};
+    vr_node_refs refs[2] = {{vw_writer_add_tensor(w, "fc.w", VW_F32, VW_F32_B16, 2, d, wt,
+                                                  sizeof wt, NULL), -1, -1, -1},
+                            {-1, -1, -1, -1}};
+    vr_node fc = {.op = VR_OP_FC, .nin = 1, .in = {va, -1, -1, -1, -1, -1, -1, -1}, .out = vb,
+                  .weights = wt, .kh = 1, .kw = 1, .stride_h = 1, .stride_w = 1, .dil_h = 1, .dil_w = 1};
+    vr_node l2 = {.op = VR_OP_L2NORM, .nin = 1, .in = {vb, -1, -1, -1, -1, -1, -1, -1}, .out = vc};
+    assert_true(vr_graph_add_node(g, &fc) >= 0 && vr_graph_add_node(g, &l2) >= 0);
+    assert_int_equal(vr_graph_set_io(g, va, vc), 0);
+    vw_writer_kv_u64(w, "preproc.width", 1);
+    if (vr_model_save_checked(w, g, refs, path, err, sizeof err))
+        tu_fail("save: %s", err);
+    vr_graph_free(g);
+    vw_writer_free(w);
+    vr_model *m;
+    if (vr_model_open(path, &m, err, sizeof err))
+        tu_fail("%s", err);
+    return m;
+}
+
 static void test_refusals(void **state)
 {
     (void)state;
@@ -477,7 +513,7 @@ static void test_refusals(void **state)
     o = (vr_convert_opts){.dtype = VR_CONVERT_INT8, .calib = "/nonexistent-vireo-dir", .calib_n = 2};
     expect_refusal(vr_convert_tfjs(src, dst, &o, err, sizeof err), err, "nonexistent-vireo-dir", dst);
     /* a list of two images, four requested */
-    char list[512], img[512];
+    char list[512], img[520];
     snprintf(list, sizeof list, "%s/two.txt", g_dir);
     const char *shared = tu_shared_dir();
     if (shared) {
@@ -498,37 +534,21 @@ static void test_refusals(void **state)
         printf("  (no ../shared: the calibration-list and TFLite refusals skipped)\n");
     }
     /* an op without an int8 form: FC then L2NORM, f32, built here */
-    vw_writer *w = vw_writer_new();
-    vr_graph *g = vr_graph_new();
-    vr_value a = {.dtype = VR_F32, .h = 1, .w = 1, .c = 4}, b = a;
-    int va = vr_graph_add_value(g, &a), vb = vr_graph_add_value(g, &b), vc = vr_graph_add_value(g, &b);
-    float wt[4 * 16] = {0};
-    for (int i = 0; i < 4; i++)
-        wt[i * 16 + i] = 1;
-    int64_t d[2] = {4, 4};
-    vr_node_refs refs[2] = {{vw_writer_add_tensor(w, "fc.w", VW_F32, VW_F32_B16, 2, d, wt,
-                                                  sizeof wt, NULL), -1, -1, -1},
-                            {-1, -1, -1, -1}};
-    vr_node fc = {.op = VR_OP_FC, .nin = 1, .in = {va, -1, -1, -1, -1, -1, -1, -1}, .out = vb,
-                  .weights = wt, .kh = 1, .kw = 1, .stride_h = 1, .stride_w = 1, .dil_h = 1, .dil_w = 1};
-    vr_node l2 = {.op = VR_OP_L2NORM, .nin = 1, .in = {vb, -1, -1, -1, -1, -1, -1, -1}, .out = vc};
-    assert_true(vr_graph_add_node(g, &fc) >= 0 && vr_graph_add_node(g, &l2) >= 0);
-    assert_int_equal(vr_graph_set_io(g, va, vc), 0);
-    vw_writer_kv_u64(w, "preproc.width", 1);
     char l2path[512];
     snprintf(l2path, sizeof l2path, "%s/l2.vwt", g_dir);
-    if (vr_model_save_checked(w, g, refs, l2path, err, sizeof err))
-        tu_fail("save: %s", err);
-    vr_model *m;
-    if (vr_model_open(l2path, &m, err, sizeof err))
-        tu_fail("%s", err);
+    vr_model *m = fc_l2_model(l2path, 1.0f);
     vr_range rg[3] = {{-1, 1}, {-1, 1}, {-1, 1}};
     expect_refusal(vr_quantize_model(m, rg, NULL, dst, err, sizeof err), err,
                    "node 1 (l2norm) has no int8 form", dst);
     vr_model_close(m);
+    /* a weight of +inf: the calibration sees NaN (0·inf) and says so */
+    m = fc_l2_model(l2path, INFINITY);
+    float zeros[4] = {0};
+    vr_calib_opts co = {.method = VR_CALIB_MSE};
+    expect_refusal(vr_calibrate(m->graph, zeros, 1, &co, rg, err, sizeof err), err,
+                   "value 1 was NaN", NULL);
+    vr_model_close(m);
     unlink(l2path);
-    vr_graph_free(g);
-    vw_writer_free(w);
 }
 
 /* ------------------------------------------------ part 3: real photos --- */
@@ -625,18 +645,21 @@ static void test_nsfwjs_mobilenet_v2(void **state)
 {
     (void)state;
     const char *shared = tu_shared_dir();
-    if (!shared) {
-        printf("  skipped: no ../shared\n");
+    if (!shared || getenv("VIREO_TEST_QUICK")) {
+        printf("  skipped: %s\n", shared ? "VIREO_TEST_QUICK (cost under emulation)" : "no ../shared");
         return;
     }
     char src[512];
     snprintf(src, sizeof src, "%s/models/nsfwjs/mobilenet_v2/model.json", shared);
     vr_pool *pool = vr_pool_create(2);
-    real_result r = real_model("nsfwjs-mobilenet_v2", vr_convert_tfjs, src, g_slow ? 16 : 4,
-                               g_slow ? 8 : 2, pool);
+    real_result r = real_model("nsfwjs-mobilenet_v2", vr_convert_tfjs, src, g_slow ? 8 : 4,
+                               g_slow ? 4 : 2, pool);
     vr_pool_destroy(pool);
-    if (r.feat_min < 0.99)
-        tu_fail("nsfwjs MobileNetV2: features cosine %.5f < 0.99", r.feat_min);
+    /* Over 208 test photos (docs/QUANTIZATION.md) the features cosine has mean 0.992, 5th
+     * percentile 0.98 and one photo at 0.81: bounds with room for which photos these are. */
+    if (r.feat_mean < 0.985 || r.feat_min < 0.95)
+        tu_fail("nsfwjs MobileNetV2: features cosine mean %.5f (< 0.985?) min %.5f (< 0.95?)",
+                r.feat_mean, r.feat_min);
 }
 
 static int have_torch(void)
@@ -644,7 +667,8 @@ static int have_torch(void)
     return system(PYTHON " -c 'import torch, torchvision' >/dev/null 2>&1") == 0;
 }
 
-static void torchvision_model(const char *arch, int assert_target)
+/* min_cos: the features cosine every photo must reach. */
+static void torchvision_model(const char *arch, double min_cos)
 {
     const char *shared = tu_shared_dir();
     if (!shared || !have_torch()) {
@@ -663,23 +687,25 @@ static void torchvision_model(const char *arch, int assert_target)
     if (system(cmd) != 0)
         tu_fail("%s failed", cmd);
     vr_pool *pool = vr_pool_create(2);
-    real_result r = real_model(arch, vr_convert_safetensors, st, 16, 4, pool);
+    real_result r = real_model(arch, vr_convert_safetensors, st, 8, 2, pool);
     vr_pool_destroy(pool);
     unlink(st);
-    if (assert_target && r.feat_min < 0.99)
-        tu_fail("%s: features cosine %.5f < 0.99", arch, r.feat_min);
+    if (r.feat_min < min_cos)
+        tu_fail("%s: features cosine %.5f < %g", arch, r.feat_min, min_cos);
 }
 
 static void test_torchvision_mobilenet_v2(void **state)
 {
     (void)state;
-    torchvision_model("mobilenet_v2", 0);
+    /* Random weights make MobileNetV2 amplify every layer's error (docs/QUANTIZATION.md):
+     * 0.975 … 0.99 over 208 photos; 0.97 guards against worse. */
+    torchvision_model("mobilenet_v2", 0.97);
 }
 
 static void test_torchvision_resnet50(void **state)
 {
     (void)state;
-    torchvision_model("resnet50", 1);
+    torchvision_model("resnet50", 0.99); /* the target */
 }
 
 int main(void)

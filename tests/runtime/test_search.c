@@ -130,7 +130,7 @@ static void test_exact_topk(void **st)
     static const size_t dims[] = {1, 17, 64, 129};
     static const size_t ns[] = {2, 9, 300};
     int bad = 0, quick = getenv("VIREO_TEST_QUICK") != NULL; /* qemu: a subset */
-    vr_pool *pools[3] = {NULL, quick ? NULL : vr_pool_create(2), quick ? NULL : vr_pool_create(3)};
+    vr_pool *pools[3] = {NULL, vr_pool_create(2), vr_pool_create(3)};
     size_t nd = sizeof dims / sizeof *dims, nn = sizeof ns / sizeof *ns;
     for (size_t ki = 0; ki < 3 && !bad; ki++)
         for (size_t di = quick ? 1 : 0; di < nd && !bad; di += quick ? 2 : 1)
@@ -163,8 +163,6 @@ static void test_exact_topk(void **st)
                         /* thread pools: on the largest n only (a pool run waits for
                          * every worker, slow on a loaded machine) */
                         int np = n >= 300 && deadmode < 2 && (k == 1 || k == 10) ? 3 : 1;
-                        if (quick)
-                            np = 1; /* threads: test_recall's pool covers them under qemu */
                         for (int p = 0; p < np && !bad; p++)
                             for (size_t bi = 0; bi < 4 && !bad; bi += quick ? 3 : 1) {
                                 static const size_t batches[] = {1, 5, 6, 17};
