@@ -62,6 +62,10 @@ for m in resnet50 mobilenet_v2; do
     if need "$dir/$m.vwt" || [ "$dir/$m.safetensors" -nt "$dir/$m.vwt" ]; then
         "$vireo" convert "$dir/$m.safetensors" "$dir/$m.vwt"
     fi
+    # int8 storage (calibrated on GroceryStore train photos, docs/QUANTIZATION.md)
+    if need "$dir/$m-int8.vwt" || [ "$dir/$m.safetensors" -nt "$dir/$m-int8.vwt" ]; then
+        "$vireo" convert "$dir/$m.safetensors" "$dir/$m-int8.vwt" --dtype int8
+    fi
 done
 
 # -- Coral TFLite (int8 / uint8)
@@ -79,6 +83,9 @@ for d in "$shared"/nsfwjs/*/; do
     b=$(basename "$d")
     if need "$dir/nsfwjs-$b.vwt"; then
         "$vireo" convert "$d/model.json" "$dir/nsfwjs-$b.vwt"
+    fi
+    if need "$dir/nsfwjs-$b-int8.vwt"; then
+        "$vireo" convert "$d/model.json" "$dir/nsfwjs-$b-int8.vwt" --dtype int8
     fi
 done
 

@@ -434,8 +434,11 @@ int vr_convert_safetensors(const char *src, const char *dst, const vr_convert_op
     vw_writer_kv_u64(c.w, "model.embedding_dim", !strcmp(arch, "resnet50") ? 2048 : 1280);
     vw_writer_kv_u64(c.w, "preproc.width", 224);
     vw_writer_kv_u64(c.w, "preproc.height", 224);
-    vw_writer_kv_str(c.w, "preproc.resize", "bilinear");
-    vw_writer_kv_str(c.w, "preproc.crop", "none");
+    /* torchvision's ImageNet eval transform: Resize(256) with PIL bilinear
+     * (antialiased), CenterCrop(224). */
+    vw_writer_kv_str(c.w, "preproc.resize", "pil_bilinear");
+    vw_writer_kv_u64(c.w, "preproc.resize_shorter", 256);
+    vw_writer_kv_str(c.w, "preproc.crop", "center");
     vw_writer_kv_str(c.w, "preproc.color", "rgb");
     vw_writer_kv_str(c.w, "preproc.layout", "nhwc");
     vw_writer_kv_str(c.w, "preproc.input_dtype", "f32");

@@ -167,9 +167,11 @@ int vr_convert_vit(const char *src, const char *dst, const vr_convert_opts *opts
     vw_writer_kv_u64(c.w, "model.patch", (uint64_t)P);
     vw_writer_kv_u64(c.w, "preproc.width", (uint64_t)S);
     vw_writer_kv_u64(c.w, "preproc.height", (uint64_t)S);
-    vw_writer_kv_str(c.w, "preproc.resize", "bilinear");
+    /* torchvision's eval transform: Resize(S·256/224) with PIL bilinear
+     * (antialiased), CenterCrop(S). */
+    vw_writer_kv_str(c.w, "preproc.resize", "pil_bilinear");
+    vw_writer_kv_u64(c.w, "preproc.resize_shorter", (uint64_t)S * 256 / 224);
     vw_writer_kv_str(c.w, "preproc.crop", "center");
-    vw_writer_kv_f64(c.w, "preproc.crop_fraction", 0.875);
     vw_writer_kv_str(c.w, "preproc.color", "rgb");
     vw_writer_kv_str(c.w, "preproc.layout", "nhwc");
     vw_writer_kv_str(c.w, "preproc.input_dtype", "f32");
