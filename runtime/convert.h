@@ -26,6 +26,11 @@ typedef struct vr_convert_opts {
 typedef int (*vr_convert_fn)(const char *src, const char *dst, const vr_convert_opts *o,
                              char *err, size_t errlen);
 
+/* The converter for a source file, by its name: `.tflite` → vr_convert_tflite,
+ * `model.json` → vr_convert_tfjs, `.safetensors` → vr_convert_safetensors;
+ * NULL for anything else. */
+vr_convert_fn vr_convert_for_source(const char *src);
+
 /* Runs `convert` (one of the converters below) storing o->dtype: f32 as the
  * converter writes it; int8 by converting to a temporary f32 model, then
  * calibrating and quantizing it (runtime/convert_quant.h); bf16 is refused.

@@ -78,20 +78,10 @@ static double *tensor(tctx *c, const char *name, const char *what, int ndim, con
 {
     char full[256];
     snprintf(full, sizeof full, "%s%s%s", name, what[0] ? "." : "", what);
-    const st_tensor *t = st_find(c->f, full);
+    char msg[512];
+    const st_tensor *t = vr_st_find_f32(c->f, full, ndim, shape, msg, sizeof msg);
     if (!t) {
-        terr(c, "tensor '%s' is missing", full);
-        return NULL;
-    }
-    int ok = t->dtype == ST_F32 && t->ndim == ndim;
-    for (int i = 0; ok && i < ndim; i++)
-        ok = t->shape[i] == shape[i];
-    if (!ok) {
-        char want[128], got[128];
-        vr_dims_str(want, sizeof want, shape, ndim);
-        vr_dims_str(got, sizeof got, t->shape, t->ndim);
-        terr(c, "tensor '%s' is %s [%s], expected F32 [%s]", full, st_dtype_name(t->dtype), got,
-             want);
+        terr(c, "%s", msg);
         return NULL;
     }
     double *d = malloc((t->nelems ? t->nelems : 1) * sizeof *d);

@@ -59,20 +59,10 @@ float *vr_tf_tensor(vr_tf *c, const char *name, int ndim, const int64_t *shape)
 {
     if (c->failed)
         return NULL;
-    const st_tensor *t = st_find(c->f, name);
+    char msg[512];
+    const st_tensor *t = vr_st_find_f32(c->f, name, ndim, shape, msg, sizeof msg);
     if (!t) {
-        vr_tf_fail(c, "tensor '%s' is missing", name);
-        return NULL;
-    }
-    int ok = t->dtype == ST_F32 && t->ndim == ndim;
-    for (int i = 0; ok && i < ndim; i++)
-        ok = t->shape[i] == shape[i];
-    if (!ok) {
-        char want[128], got[128];
-        vr_dims_str(want, sizeof want, shape, ndim);
-        vr_dims_str(got, sizeof got, t->shape, t->ndim);
-        vr_tf_fail(c, "tensor '%s' is %s [%s], expected F32 [%s]", name, st_dtype_name(t->dtype),
-                   got, want);
+        vr_tf_fail(c, "%s", msg);
         return NULL;
     }
     float *d = malloc(t->nelems ? t->nelems * sizeof *d : 1);

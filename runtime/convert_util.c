@@ -1,5 +1,7 @@
 #include "convert_util.h"
 
+#include "runtime/convert.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,4 +43,43 @@ void vr_dims_str(char *buf, size_t len, const int64_t *dims, int n)
         buf[0] = 0;
     for (int i = 0; i < n && i < 8 && p < len; i++)
         p += (size_t)snprintf(buf + p, len - p, "%s%lld", i ? "," : "", (long long)dims[i]);
+}
+
+const st_tensor *vr_st_find_f32(const st_file *f, const char *name, int ndim, const int64_t *shape,
+                                char *err, size_t errlen)
+{
+    const st_tensor *t = st_find(f, name);
+    if (!t) {
+        snprintf(err, errlen, "tensor '%s' is missing", name);
+        return NULL;
+    }
+    int ok = t->dtype == ST_F32 && t->ndim == ndim;
+    for (int i = 0; ok && i < ndim; i++)
+        ok = t->shape[i] == shape[i];
+    if (!ok) {
+        char want[128], got[128];
+        vr_dims_str(want, sizeof want, shape, ndim);
+        vr_dims_str(got, sizeof got, t->shape, t->ndim);
+        snprintf(err, errlen, "tensor '%s' is %s [%s], expected F32 [%s]", name,
+                 st_dtype_name(t->dtype), got, want);
+        return NULL;
+    }
+    return t;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+vr_convert_fn vr_convert_for_source(const char *src)
+{
+    if (ends_with(src, ".tflite"))
+        return vr_convert_tflite;
+    if (ends_with(src, "model.json"))
+        return vr_convert_tfjs;
+    if (ends_with(src, ".safetensors"))
+        return vr_convert_safetensors;
+    return NULL;
 }

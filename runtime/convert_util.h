@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "formats/safetensors.h"
 #include "formats/weights.h"
 
 /* Stores a class-labels file (one per line; at most 1 MB of text, no NUL
@@ -13,5 +14,11 @@ int vr_convert_labels(vw_writer *w, const char *path, char *err, size_t errlen);
 
 /* "d0,d1,..." into buf (at most 8 dims shown). */
 void vr_dims_str(char *buf, size_t len, const int64_t *dims, int n);
+
+/* The safetensors tensor `name`, checked to be F32 of exactly the given
+ * shape; NULL with a message ("tensor 'x' is missing", "... is BF16 [2,3],
+ * expected F32 [3,2]") otherwise. */
+const st_tensor *vr_st_find_f32(const st_file *f, const char *name, int ndim, const int64_t *shape,
+                                char *err, size_t errlen);
 
 #endif

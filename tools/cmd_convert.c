@@ -10,12 +10,6 @@
 #include "runtime/calibrate.h"
 #include "runtime/convert.h"
 
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
 static void usage(void)
 {
     fprintf(stderr,
@@ -100,14 +94,8 @@ int cmd_convert(int argc, char **argv)
         snprintf(calib, sizeof calib, "%s/%s", models_shared_dir(), VR_CALIB_DEFAULT_DIR);
         o.calib = calib;
     }
-    vr_convert_fn fn;
-    if (ends_with(src, ".tflite"))
-        fn = vr_convert_tflite;
-    else if (ends_with(src, "model.json"))
-        fn = vr_convert_tfjs;
-    else if (ends_with(src, ".safetensors"))
-        fn = vr_convert_safetensors;
-    else {
+    vr_convert_fn fn = vr_convert_for_source(src);
+    if (!fn) {
         fprintf(stderr,
                 "vireo convert: %s: unknown source format (supported: .tflite, model.json, "
                 ".safetensors)\n",

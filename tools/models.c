@@ -108,9 +108,8 @@ int models_resolve(const char *spec, char *out, size_t outlen, int quiet, char *
     if (stat(src, &ss))
         return vf_fail(err, errlen, "%s: %s%s", src, strerror(errno),
                        alias ? " (is ../shared there? set VIREO_SHARED_DIR)" : "");
-    int kind = ends_with(src, ".tflite") ? 1 : ends_with(src, "model.json") ? 2
-             : ends_with(src, ".safetensors") ? 3 : 0;
-    if (!kind)
+    vr_convert_fn convert = vr_convert_for_source(src);
+    if (!convert)
         return vf_fail(err, errlen, "%s: not a model (.vwt, .tflite, model.json, .safetensors, or one "
                                     "of mnv1-embed, mnv2, mnv2-ptq, nsfw-mnv2, nsfw-incv3)", spec);
     char dir[3000], rp[4096];
@@ -134,15 +133,12 @@ int models_resolve(const char *spec, char *out, size_t outlen, int quiet, char *
     char e2[512];
     vr_convert_opts o = {0};
     char labels[4200];
-    if (kind == 1) {
+    if (convert == vr_convert_tflite) {
         snprintf(labels, sizeof labels, "%s/models/coral/imagenet_labels.txt", models_shared_dir());
         if (alias && !strncmp(alias, "mnv2", 4))
             o.labels_path = labels;
     }
-    int rc = kind == 1 ? vr_convert_tflite(src, out, &o, e2, sizeof e2)
-           : kind == 2 ? vr_convert_tfjs(src, out, &o, e2, sizeof e2)
-                       : vr_convert_safetensors(src, out, &o, e2, sizeof e2);
-    if (rc)
+    if (convert(src, out, &o, e2, sizeof e2))
         return vf_fail(err, errlen, "converting %s: %s", src, e2);
     if (!quiet)
         fprintf(stderr, "converted %s -> %s\n", src, out);
