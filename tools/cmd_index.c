@@ -47,13 +47,6 @@ static void items_free(items *it)
     memset(it, 0, sizeof *it);
 }
 
-static char *dupstr(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    return d ? memcpy(d, s, n) : NULL;
-}
-
 static int items_push(items *it, const char *path, const char *title, int has_id, uint64_t id)
 {
     if (it->n == it->cap) {
@@ -82,9 +75,9 @@ static int items_push(items *it, const char *path, const char *title, int has_id
         memcpy(t, b, len);
         t[len] = 0;
         it->titles[it->n] = t;
-    } else if (!(it->titles[it->n] = dupstr(title)))
+    } else if (!(it->titles[it->n] = strdup(title)))
         return -1;
-    if (!(it->paths[it->n] = dupstr(path))) {
+    if (!(it->paths[it->n] = strdup(path))) {
         free(it->titles[it->n]);
         return -1;
     }

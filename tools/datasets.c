@@ -11,15 +11,6 @@
 
 #include "formats/errmsg.h"
 
-static char *dup_str(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
-
 static char *join(const char *dir, const char *rel)
 {
     while (*rel == '/')
@@ -188,7 +179,7 @@ static char *read_text(const char *path)
         if (buf[i] == '\n' || buf[i] == '\r' || buf[i] == '\t')
             buf[i] = ' ';
     trim(buf);
-    return dup_str(buf);
+    return strdup(buf);
 }
 
 static int load_classes(const char *dir, ds_grocery *g, char *err, size_t errlen)
@@ -215,7 +206,7 @@ static int load_classes(const char *dir, ds_grocery *g, char *err, size_t errlen
             rc = vf_fail(err, errlen, "%s:%zu: expected 6 comma-separated fields", file, lineno);
             break;
         }
-        char *p = join(dir, fl[4]), *title = dup_str(fl[0]), *tp = join(dir, fl[5]);
+        char *p = join(dir, fl[4]), *title = strdup(fl[0]), *tp = join(dir, fl[5]);
         char *text = tp ? read_text(tp) : NULL;
         free(tp);
         if (!p || !title || set_push(&g->iconic, &cap, p, id, title, text)) {

@@ -3,10 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "formats/errmsg.h"
-#include "runtime/index_view.h"
+#include "progress.h"
+#include "runtime/index.h"
 
 void rr_cfg_default(rr_cfg *c)
 {
@@ -40,60 +40,38 @@ void rr_result_free(rr_result *r)
     memset(r, 0, sizeof *r);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* An in-memory "index" over rows x: codes of one kind (+ an f16 copy). */
+/* The gallery as an index would hold it: the store (runtime/index.h) in
+ * memory, ids = row numbers, codes fitted on x. */
 typedef struct mem_index {
+    vr_index *ix;
     vr_index_view v;
-    void *codes, *rescore;
-    float *a, *b;
-    uint64_t *ids;
 } mem_index;
 
 static void mem_index_free(mem_index *m)
 {
-    free(m->codes);
-    free(m->rescore);
-    free(m->a);
-    free(m->b);
-    free(m->ids);
+    vr_index_close(m->ix);
     memset(m, 0, sizeof *m);
-}
-
-static void *alloc64(size_t n)
-{
-    return aligned_alloc(64, (n + 63) / 64 * 64 + 64);
 }
 
 static int mem_index_build(const float *x, size_t n, size_t d, vk_code_kind kind, int rescore,
                            mem_index *m, char *err, size_t errlen)
 {
     memset(m, 0, sizeof *m);
-    size_t rb = vk_code_row_bytes(kind, d), fb = vk_code_row_bytes(VK_CODE_F16, d);
-    m->a = malloc(d * sizeof *m->a);
-    m->b = malloc(d * sizeof *m->b);
-    m->ids = malloc((n + 1) * sizeof *m->ids);
-    m->codes = rb ? alloc64(n * rb) : NULL;
-    if (rescore && kind != VK_CODE_F32)
-        m->rescore = alloc64(n * fb);
-    if (!m->a || !m->b || !m->ids || !m->codes || (rescore && kind != VK_CODE_F32 && !m->rescore)) {
-        mem_index_free(m);
+    uint64_t *ids = malloc((n + 1) * sizeof *ids);
+    if (!ids)
         return vf_fail(err, errlen, "out of memory for a %zu x %zu index", n, d);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = i;
+    vr_index_params p = {.kind = kind, .dim_in = d, .dim = d, .model = "eval",
+                         .rescore = rescore && (kind == VK_CODE_S8 || kind == VK_CODE_U4)};
+    int rc = vr_index_create(&p, &m->ix, err, errlen) || vr_index_fit(m->ix, x, n, err, errlen) ||
+             vr_index_add(m->ix, n, x, ids, NULL, NULL, err, errlen);
+    free(ids);
+    if (rc) {
+        mem_index_free(m);
+        return -1;
     }
-    vk_code_fit(kind, x, n, d, m->a, m->b);
-    for (size_t i = 0; i < n; i++) {
-        vk_code_encode(kind, x + i * d, d, m->a, m->b, (uint8_t *)m->codes + i * rb);
-        if (m->rescore)
-            vk_code_encode(VK_CODE_F16, x + i * d, d, NULL, NULL, (uint8_t *)m->rescore + i * fb);
-        m->ids[i] = i;
-    }
-    m->v = (vr_index_view){.n = n, .dim = d, .kind = kind, .row_bytes = rb, .codes = m->codes,
-                           .a = m->a, .b = m->b, .rescore = m->rescore, .ids = m->ids};
+    vr_index_get_view(m->ix, &m->v);
     return 0;
 }
 
@@ -239,9 +217,9 @@ int rr_run(const float *Q, size_t nq, const float *G, size_t ng, size_t d, const
         vr_hit *h = malloc(nq * k10 * sizeof *h);
         size_t *cnt = malloc(nq * sizeof *cnt);
         vr_search_opts so = {.k = k10, .shortlist = cfg->rescore};
-        double t0 = now_s();
+        double t0 = progress_now();
         int bad = !h || !cnt || vr_index_search(&mi.v, q, nq, &so, pool, h, cnt, err, errlen);
-        res->search_s = now_s() - t0;
+        res->search_s = progress_now() - t0;
         free(h);
         free(cnt);
         if (bad)
@@ -257,7 +235,7 @@ int rr_run(const float *Q, size_t nq, const float *G, size_t ng, size_t d, const
         goto out;
     }
     for (size_t i = 0; i < ng; i++)
-        vk_code_decode(cfg->codes, (const uint8_t *)mi.codes + i * mi.v.row_bytes, dd, mi.a, mi.b,
+        vk_code_decode(cfg->codes, (const uint8_t *)mi.v.codes + i * mi.v.row_bytes, dd, mi.v.a, mi.v.b,
                        gd + i * dd);
 
     /* 5. αQE */
