@@ -23,4 +23,10 @@ n=$(grep -c "\"queries\":1000" "$tmp/eval.jsonl")
 # the retrieval switches run and keep the output well-formed
 "$vireo" eval ukbench -m "$tmp/m.vwt" --limit 40 --codes int8 --sweep --json -q > "$tmp/sweep.jsonl"
 [ "$(grep -c '"ns_score"' "$tmp/sweep.jsonl")" -eq 5 ] || { cat "$tmp/sweep.jsonl"; exit 1; }
+# a damaged embedding cache is ignored and rebuilt: same results
+for f in "$tmp"/cache/emb-*.bin; do head -c 100 "$f" > "$f.cut" && mv "$f.cut" "$f"; done
+"$vireo" eval ukbench -m "$tmp/m.vwt" --limit 40 --codes int8 --sweep --json -q > "$tmp/sweep2.jsonl"
+sed 's/"embed_images_per_s":[0-9.]*,"search_queries_per_s":[0-9.]*//' "$tmp/sweep.jsonl" > "$tmp/a"
+sed 's/"embed_images_per_s":[0-9.]*,"search_queries_per_s":[0-9.]*//' "$tmp/sweep2.jsonl" > "$tmp/b"
+cmp -s "$tmp/a" "$tmp/b" || { echo "results changed after the cache was damaged"; diff "$tmp/a" "$tmp/b"; exit 1; }
 echo "eval: ok"
