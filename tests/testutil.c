@@ -117,15 +117,23 @@ void *tu_read_file(const char *path, size_t *len)
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
-    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-    uint8_t *b = n >= 0 && fseek(f, 0, SEEK_SET) == 0 ? malloc(n > 0 ? (size_t)n : 1) : NULL;
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
+    /* Regular files only: a directory opens and ftell's answer for it is
+     * meaningless (LONG_MAX on some file systems). */
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 0 ||
+        (uint64_t)st.st_size > (uint64_t)SIZE_MAX / 2) {
+        fclose(f);
+        return NULL;
+    }
+    size_t n = (size_t)st.st_size;
+    uint8_t *b = malloc(n > 0 ? n : 1);
+    if (b && fread(b, 1, n, f) != n) {
         free(b);
         b = NULL;
     }
     fclose(f);
     if (b)
-        *len = (size_t)n;
+        *len = n;
     return b;
 }
 
