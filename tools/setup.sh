@@ -4,12 +4,13 @@
 # through sudo when there is one.
 #   tools/setup.sh          build, run, kernel benchmarks
 #   tools/setup.sh --tests  also the independent references the tests compare
-#                           against (Debian's PyTorch/torchvision; bench/prepare_models.sh too)
+#                           against (Debian's PyTorch/torchvision; bench/prepare_models.sh too,
+#                           with python3-onnx for the dynamic-int8 ONNX models)
 #   tools/setup.sh --cross  also the aarch64 cross toolchain, qemu and arm64 libraries
 set -eu
 
 PKGS="gcc g++ make cmake pkg-config libdnnl-dev libfaiss-dev libopenblas0-pthread liburing-dev libturbojpeg0-dev libspng-dev libcmocka-dev zlib1g-dev"
-TEST_PKGS="python3-torch python3-torchvision python3-numpy python3-pil python3-regex"
+TEST_PKGS="python3-torch python3-torchvision python3-numpy python3-pil python3-regex python3-onnx"
 CROSS_PKGS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libc6:arm64 libcmocka-dev:arm64 libturbojpeg0-dev:arm64 liburing-dev:arm64 libspng-dev:arm64 zlib1g-dev:arm64"
 
 want="$PKGS"
