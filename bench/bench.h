@@ -31,6 +31,7 @@ typedef struct bench_opts {
     /* measured peak GOP/s per thread count (index = threads), 0 = unknown */
     double peak_f32[BENCH_MAX_THREADS + 1];
     double peak_int8[BENCH_MAX_THREADS + 1];
+    double peak_bf16[BENCH_MAX_THREADS + 1]; /* vdpbf16ps */
 } bench_opts;
 
 extern bench_opts g_opt;
@@ -50,7 +51,7 @@ typedef struct bench_row {
     const char *impl;
     const char *check; /* "ok", "mismatch", "skipped" */
     double max_err;
-    int peak_kind; /* 0 none, 1 f32 FMA, 2 int8 VNNI */
+    int peak_kind; /* 0 none, 1 f32 FMA, 2 int8 VNNI, 3 bf16 vdpbf16ps */
     int elementwise; /* gops counts G elements/s */
 } bench_row;
 
@@ -111,6 +112,7 @@ int bench_have(const void *fn, int op);
  * done. Only called when the CPU runs AVX-512 + VNNI. */
 double bench_peak_fma_f32(long iters);
 double bench_peak_vnni_s8(long iters);
+double bench_peak_dpbf16(long iters); /* needs AVX512_BF16 */
 void bench_measure_peaks(void);
 
 /* ----------------------------------------------------------------- families */
@@ -118,5 +120,6 @@ void bench_matmul(void);
 void bench_conv(void);
 void bench_attention(void);
 void bench_eltwise(void);
+void bench_quant_ops(void); /* ops_quant.c: add / pooling / mean, int8 */
 
 #endif

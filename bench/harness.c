@@ -243,6 +243,8 @@ static double peak_for(const bench_row *r)
         return g_opt.peak_f32[r->threads];
     if (r->peak_kind == 2)
         return g_opt.peak_int8[r->threads];
+    if (r->peak_kind == 3)
+        return g_opt.peak_bf16[r->threads];
     return 0;
 }
 
@@ -299,7 +301,7 @@ void bench_emit_peak(const char *dtype, int threads, double gops)
 {
     if (g_opt.json) {
         printf("{\"op\":\"peak\",\"dtype\":\"%s\",\"shape\":\"%s\",\"threads\":%d", dtype,
-               !strcmp(dtype, "f32") ? "vfmadd231ps zmm" : "vpdpbusd zmm", threads);
+               !strcmp(dtype, "f32") ? "vfmadd231ps zmm" : !strcmp(dtype, "bf16") ? "vdpbf16ps zmm" : "vpdpbusd zmm", threads);
         json_num("gops", gops, gops > 0);
         printf(",\"units\":\"GOP/s\"}\n");
     } else {
@@ -307,7 +309,7 @@ void bench_emit_peak(const char *dtype, int threads, double gops)
         if (gops > 0)
             snprintf(g, sizeof g, "%.2f", gops);
         printf("%-10s %-5s %-26s %-22s %3d %-6s %9s %9s\n", "peak", dtype,
-               !strcmp(dtype, "f32") ? "vfmadd231ps zmm" : "vpdpbusd zmm", "", threads,
+               !strcmp(dtype, "f32") ? "vfmadd231ps zmm" : !strcmp(dtype, "bf16") ? "vdpbf16ps zmm" : "vpdpbusd zmm", "", threads,
                gops > 0 ? "avx512" : "-", "-", g);
     }
     fflush(stdout);

@@ -62,7 +62,8 @@ static void peak_task(void *ctx, int tid, int nt)
 {
     peak_ctx *p = ctx;
     double t0 = thread_seconds();
-    double ops = p->vnni ? bench_peak_vnni_s8(p->iters) : bench_peak_fma_f32(p->iters);
+    double ops = p->vnni == 2 ? bench_peak_dpbf16(p->iters)
+                 : p->vnni ? bench_peak_vnni_s8(p->iters) : bench_peak_fma_f32(p->iters);
     p->rate[tid] = ops / (thread_seconds() - t0) / 1e9;
 }
 
@@ -92,6 +93,8 @@ void bench_measure_peaks(void)
             g_opt.peak_f32[t] = measure_peak(0, t);
         if (g_opt.peak_int8[t] == 0 && q8)
             g_opt.peak_int8[t] = measure_peak(1, t);
+        if (g_opt.peak_bf16[t] == 0 && f32 && c->avx512bf16)
+            g_opt.peak_bf16[t] = measure_peak(2, t); /* vnni == 2: vdpbf16ps */
     }
 }
 
@@ -273,6 +276,8 @@ static int cmd_kernels(int argc, char **argv)
             int t = g_opt.threads[i];
             bench_emit_peak("f32", t, g_opt.peak_f32[t]);
             bench_emit_peak("int8", t, g_opt.peak_int8[t]);
+            if (g_opt.peak_bf16[t] > 0)
+                bench_emit_peak("bf16", t, g_opt.peak_bf16[t]);
         }
     }
     bench_matmul();
@@ -280,6 +285,7 @@ static int cmd_kernels(int argc, char **argv)
     if (!g_opt.int8_only) {
         bench_attention();
         bench_eltwise();
+        bench_quant_ops();
     }
     const vk_cpu *c = vk_cpu_get();
     if (!g_opt.int8_only && !no_vnni && c->avx512vnni && c->os_zmm)

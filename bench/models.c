@@ -6,7 +6,15 @@
  * vr_plan_create(batch) + vr_plan_run on a vr_pool of `threads`, warm-up
  * runs, then the median of --runs runs of one vr_plan_run each; the peer =
  * bench/ort_bench.mjs run by node, which does the same with an ORT session
- * and prints one JSON line that we merge into our row. */
+ * and prints one JSON line that we merge into our row.
+ *
+ * Transformers (ViT-B/32, ViT-B/16, the CLIP text tower) come twice: f32
+ * against the f32 ONNX export, and int8 (`vireo convert --dtype int8`)
+ * against ORT's dynamic-int8 form of that export (bench/onnx_dynamic_int8.py:
+ * DynamicQuantizeMatMul, int8 weights). When our int8 file could not be made,
+ * its rows carry "error" (prepare_models.sh's reason) instead of our figure.
+ * Models with attention also get a row of where the time goes
+ * ("metric":"attention_share", models_profile.c). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -19,6 +27,7 @@
 
 #include "bench.h"
 #include "kernels/cpu.h"
+#include "models_internal.h"
 #include "runtime/model.h"
 
 #define MAX_LIST 8
@@ -28,28 +37,56 @@ typedef struct model_spec {
     const char *file;  /* in the cache dir */
     const char *onnx;  /* peer model, or NULL: absolute figures only */
     int quick;         /* in --quick */
+    const char *dtype; /* the row's dtype; NULL: from the graph's input */
+    int peer_rows;     /* rows even when the file is missing (with "error") */
+    int ids;           /* a text tower: token ids of this context (ORT's input) */
+    int hw;            /* an image tower's input size, when not 224 (ORT's input) */
+    int smoke;         /* toy model of bench/models_smoke.sh: silent when absent */
 } model_spec;
 
 static const model_spec MODELS[] = {
-    {"resnet50", "resnet50.vwt", "resnet50.onnx", 1},
-    {"mobilenet_v2", "mobilenet_v2.vwt", "mobilenet_v2.onnx", 1},
-    {"coral-mobilenet_v2_1.0_224_quant", "coral-mobilenet_v2_1.0_224_quant.vwt", NULL, 0},
-    {"coral-tf2_mobilenet_v2_1.0_224_ptq", "coral-tf2_mobilenet_v2_1.0_224_ptq.vwt", NULL, 1},
-    {"coral-mobilenet_v1_1.0_224_quant_embedding_extractor",
-     "coral-mobilenet_v1_1.0_224_quant_embedding_extractor.vwt", NULL, 0},
-    {"coral-mobilenet_v1_0.25_128_quant", "coral-mobilenet_v1_0.25_128_quant.vwt", NULL, 0},
-    {"nsfwjs-mobilenet_v2", "nsfwjs-mobilenet_v2.vwt", NULL, 0},
-    {"nsfwjs-inception_v3", "nsfwjs-inception_v3.vwt", NULL, 0},
+    {.name = "resnet50", .file = "resnet50.vwt", .onnx = "resnet50.onnx", .quick = 1},
+    {.name = "mobilenet_v2", .file = "mobilenet_v2.vwt", .onnx = "mobilenet_v2.onnx", .quick = 1},
+    {.name = "coral-mobilenet_v2_1.0_224_quant", .file = "coral-mobilenet_v2_1.0_224_quant.vwt"},
+    {.name = "coral-tf2_mobilenet_v2_1.0_224_ptq",
+     .file = "coral-tf2_mobilenet_v2_1.0_224_ptq.vwt", .quick = 1},
+    {.name = "coral-mobilenet_v1_1.0_224_quant_embedding_extractor",
+     .file = "coral-mobilenet_v1_1.0_224_quant_embedding_extractor.vwt"},
+    {.name = "coral-mobilenet_v1_0.25_128_quant", .file = "coral-mobilenet_v1_0.25_128_quant.vwt"},
+    {.name = "nsfwjs-mobilenet_v2", .file = "nsfwjs-mobilenet_v2.vwt"},
+    {.name = "nsfwjs-inception_v3", .file = "nsfwjs-inception_v3.vwt"},
     /* float models stored int8 (vireo convert --dtype int8; docs/QUANTIZATION.md):
      * ONNX Runtime's peer would be another quantization, so absolute figures */
-    {"resnet50-int8", "resnet50-int8.vwt", NULL, 0},
-    {"mobilenet_v2-int8", "mobilenet_v2-int8.vwt", NULL, 0},
-    {"nsfwjs-mobilenet_v2-int8", "nsfwjs-mobilenet_v2-int8.vwt", NULL, 0},
-    {"nsfwjs-inception_v3-int8", "nsfwjs-inception_v3-int8.vwt", NULL, 0},
+    {.name = "resnet50-int8", .file = "resnet50-int8.vwt"},
+    {.name = "mobilenet_v2-int8", .file = "mobilenet_v2-int8.vwt"},
+    {.name = "nsfwjs-mobilenet_v2-int8", .file = "nsfwjs-mobilenet_v2-int8.vwt"},
+    {.name = "nsfwjs-inception_v3-int8", .file = "nsfwjs-inception_v3-int8.vwt"},
+    /* transformers: f32 ↔ the f32 export, int8 ↔ ORT's dynamic int8 of it (-dqmm.onnx) */
+    {.name = "vit_b_32", .file = "vit_b_32.vwt", .onnx = "vit_b_32.onnx", .dtype = "f32",
+     .peer_rows = 1},
+    {.name = "vit_b_32", .file = "vit_b_32-int8.vwt", .onnx = "vit_b_32-dqmm.onnx",
+     .dtype = "int8", .peer_rows = 1},
+    {.name = "vit_b_16", .file = "vit_b_16.vwt", .onnx = "vit_b_16.onnx", .dtype = "f32",
+     .peer_rows = 1},
+    {.name = "vit_b_16", .file = "vit_b_16-int8.vwt", .onnx = "vit_b_16-dqmm.onnx",
+     .dtype = "int8", .peer_rows = 1},
+    {.name = "clip_text", .file = "clip_text.vwt", .onnx = "clip_text.onnx", .dtype = "f32",
+     .peer_rows = 1, .ids = 77},
+    {.name = "clip_text", .file = "clip_text-int8.vwt", .onnx = "clip_text-dqmm.onnx",
+     .dtype = "int8", .peer_rows = 1, .ids = 77},
+    /* toy transformers for the ctest smoke run (bench/models_smoke.sh) */
+    {.name = "vit_tiny", .file = "vit_tiny.vwt", .onnx = "vit_tiny.onnx", .dtype = "f32",
+     .peer_rows = 1, .hw = 64, .smoke = 1},
+    {.name = "vit_tiny", .file = "vit_tiny-int8.vwt", .onnx = "vit_tiny-dqmm.onnx",
+     .dtype = "int8", .peer_rows = 1, .hw = 64, .smoke = 1},
+    {.name = "clip_text_tiny", .file = "clip_text_tiny.vwt", .onnx = "clip_text_tiny.onnx",
+     .dtype = "f32", .peer_rows = 1, .ids = 77, .smoke = 1},
+    {.name = "clip_text_tiny", .file = "clip_text_tiny-int8.vwt",
+     .onnx = "clip_text_tiny-dqmm.onnx", .dtype = "int8", .peer_rows = 1, .ids = 77, .smoke = 1},
 };
 
 typedef struct mopts {
-    int json, quick, runs, warmup, wall, no_baseline;
+    int json, quick, runs, warmup, wall, no_baseline, profile;
     int threads[MAX_LIST], nthreads;
     int batch[MAX_LIST], nbatch;
     const char *dir, *filter, *node, *script;
@@ -72,6 +109,8 @@ static void models_usage(FILE *f)
             "                    /tmp/vireo-bench-models)\n"
             "  --clock auto|wall auto: 1-thread rows on CPU clocks, others on the wall clock\n"
             "  --no-baseline     skip ONNX Runtime\n"
+            "  --profile         per-op time shares (and the slowest nodes) of every model, 1\n"
+            "                    thread (models with attention get the share row anyway)\n"
             "  --node PATH       node executable (default: node on PATH)\n"
             "  --ort-script PATH bench/ort_bench.mjs (default: found next to the sources)\n");
 }
@@ -121,11 +160,30 @@ static float input_value(int h, int w, int c)
     return (float)(4.0 * v - 2.0);
 }
 
+/* tools/torch_reference.py clip_text_ids()[row % 3]: [49406] + n ids +
+ * [49407], n = 5, 30, 100 (truncated to the context, 49407 last), zero-padded;
+ * bench/ort_bench.mjs --ids feeds the same rows. */
+static void clip_text_ids(int row, int32_t *ids, int context)
+{
+    static const int lens[3] = {5, 30, 100};
+    int n = lens[row % 3], k = 0;
+    memset(ids, 0, (size_t)context * sizeof *ids);
+    ids[k++] = 49406;
+    for (int i = 0; i < n && k < context; i++)
+        ids[k++] = 1 + (int32_t)(((long long)i * 7919 + (long long)(row % 3) * 104729) % 49405);
+    if (k < context)
+        ids[k++] = 49407;
+    else
+        ids[context - 1] = 49407;
+}
+
 static void fill_input(const vr_value *iv, int batch, void *buf)
 {
     size_t per = (size_t)iv->h * iv->w * iv->c;
     for (int b = 0; b < batch; b++) {
-        if (iv->dtype == VR_F32) {
+        if (iv->dtype == VR_S32) {
+            clip_text_ids(b, (int32_t *)buf + per * b, (int)per);
+        } else if (iv->dtype == VR_F32) {
             float *x = (float *)buf + per * b;
             for (int h = 0; h < iv->h; h++)
                 for (int w = 0; w < iv->w; w++)
@@ -167,8 +225,8 @@ static const char *json_field(const char *line, const char *key)
 
 /* Runs the peer; returns its ms per run (the whole batch), or -1 with a
  * reason in why. */
-static double run_ort(const mopts *o, const char *onnx, int batch, int threads, const char *dump,
-                      char *version, size_t vlen, char *why, size_t wlen)
+static double run_ort(const mopts *o, const char *onnx, int batch, int threads, int hw, int ids,
+                      const char *dump, char *version, size_t vlen, char *why, size_t wlen)
 {
     char cmd[4096];
     size_t n = 0;
@@ -178,8 +236,13 @@ static double run_ort(const mopts *o, const char *onnx, int batch, int threads, 
     n += (size_t)snprintf(cmd + n, sizeof cmd - n, " --model ");
     shq(cmd, sizeof cmd, &n, onnx);
     n += (size_t)snprintf(cmd + n, sizeof cmd - n,
-                          " --batch %d --threads %d --runs %d --warmup %d --clock %s --ort ", batch,
+                          " --batch %d --threads %d --runs %d --warmup %d --clock %s", batch,
                           threads, o->runs, o->warmup, o->wall ? "wall" : "auto");
+    if (ids > 0)
+        n += (size_t)snprintf(cmd + n, sizeof cmd - n, " --ids %d", ids);
+    else
+        n += (size_t)snprintf(cmd + n, sizeof cmd - n, " --hw %d", hw);
+    n += (size_t)snprintf(cmd + n, sizeof cmd - n, " --ort ");
     char ortdir[1200];
     snprintf(ortdir, sizeof ortdir, "%s/node_modules/onnxruntime-node", o->dir);
     shq(cmd, sizeof cmd, &n, ortdir);
@@ -247,7 +310,8 @@ typedef struct row {
     char ort_version[32];
     size_t arena;
     const char *check; /* NULL: not checked */
-    double max_err;
+    double max_err, min_cos;
+    const char *error; /* ours could not run: why (then ms_per_image is null) */
 } row;
 
 static void num(const char *k, double v)
@@ -258,10 +322,27 @@ static void num(const char *k, double v)
         printf(",\"%s\":null", k);
 }
 
-/* The issue's targets: ResNet-50 f32 batch 1, 1 thread <= 0.85x ORT;
- * MobileNetV2 int8 <= 3 ms per image per core. */
+/* The issues' targets: ResNet-50 f32 batch 1, 1 thread <= 0.85x ORT;
+ * MobileNetV2 int8 <= 3 ms per image per core (issue 3); batch 1, 1 thread:
+ * ViT-B/32 f32 <= 0.65x ORT, ViT-B/16 f32 <= 0.75x ORT, ViT-B/32 int8 <= 0.8x
+ * ORT's dynamic int8 (issue 6). */
+static const struct {
+    const char *model, *dtype, *target;
+    double ratio;
+} RATIO_TARGETS[] = {{"vit_b_32", "f32", "ratio<=0.65", 0.65},
+                     {"vit_b_16", "f32", "ratio<=0.75", 0.75},
+                     {"vit_b_32", "int8", "ratio<=0.8", 0.8}};
+
 static const char *target_of(const row *r, int *met)
 {
+    for (size_t i = 0; i < sizeof RATIO_TARGETS / sizeof *RATIO_TARGETS; i++)
+        if (!strcmp(r->model, RATIO_TARGETS[i].model) && !strcmp(r->dtype, RATIO_TARGETS[i].dtype) &&
+            r->batch == 1 && r->threads == 1) {
+            *met = r->ms_per_image > 0 && r->baseline_ms_per_image > 0
+                       ? r->ms_per_image / r->baseline_ms_per_image <= RATIO_TARGETS[i].ratio
+                       : -1;
+            return RATIO_TARGETS[i].target;
+        }
     if (!strcmp(r->model, "resnet50") && r->batch == 1 && r->threads == 1) {
         *met = r->baseline_ms_per_image > 0 ? r->ms_per_image / r->baseline_ms_per_image <= 0.85
                                             : -1;
@@ -274,6 +355,21 @@ static const char *target_of(const row *r, int *met)
     return NULL;
 }
 
+static void json_str(const char *k, const char *v)
+{
+    printf(",\"%s\":\"", k);
+    for (; *v; v++) {
+        unsigned char c = (unsigned char)*v;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
 static void emit(const mopts *o, const row *r, int runs)
 {
     double ratio = r->baseline_ms_per_image > 0 ? r->ms_per_image / r->baseline_ms_per_image : -1;
@@ -284,6 +380,8 @@ static void emit(const mopts *o, const row *r, int runs)
                r->model, r->dtype, r->batch, r->threads, r->isa);
         num("ms_per_image", r->ms_per_image);
         num("core_ms_per_image", r->ms_per_image * r->threads);
+        if (r->error)
+            json_str("error", r->error);
         if (r->baseline)
             printf(",\"baseline\":\"%s\",\"baseline_version\":\"%s\"", r->baseline,
                    r->ort_version);
@@ -294,6 +392,7 @@ static void emit(const mopts *o, const row *r, int runs)
         if (r->check) {
             printf(",\"check\":\"%s\"", r->check);
             num("max_err", r->max_err + 1e-300);
+            printf(",\"min_cosine\":%.6f", r->min_cos);
         }
         if (target)
             printf(",\"target\":\"%s\",\"target_met\":%s", target,
@@ -305,6 +404,13 @@ static void emit(const mopts *o, const row *r, int runs)
         num("loadavg", bench_loadavg());
         printf("}\n");
     } else {
+        if (r->error) {
+            printf("%-52s %-5s %5d %3d %10s %10s %-12s %10.3f %7s error: %s\n", r->model, r->dtype,
+                   r->batch, r->threads, "-", "-", r->baseline ? r->baseline : "-",
+                   r->baseline_ms_per_image, "-", r->error);
+            fflush(stdout);
+            return;
+        }
         char b[16] = "-", ra[16] = "-";
         if (r->baseline_ms_per_image > 0)
             snprintf(b, sizeof b, "%.3f", r->baseline_ms_per_image);
@@ -319,9 +425,14 @@ static void emit(const mopts *o, const row *r, int runs)
 }
 
 /* Our output (after the last timed run) vs the peer's: max |ours - ORT| /
- * max(1, max |ORT|) over the whole batch, "ok" up to CHECK_TOL. Both sides
- * got the same input; f32 summation orders differ, so not bit-exact. */
+ * max(1, max |ORT|) over the whole batch, "ok" up to CHECK_TOL; and the
+ * smallest cosine between an image's two output rows. Both sides got the same
+ * input; f32 summation orders differ, so not bit-exact. int8 rows are two
+ * different quantizations (ours static per-channel, ORT's dynamic per-tensor
+ * activations), each near its f32 model, not near each other to 1e-3: "ok"
+ * when every cosine is >= CHECK_COS_INT8 (the issue's int8-vs-f32 bar). */
 #define CHECK_TOL 1e-3
+#define CHECK_COS_INT8 0.99
 static void check_output(row *r, const char *dump, const float *ours, size_t n)
 {
     FILE *f = fopen(dump, "rb");
@@ -347,10 +458,27 @@ static void check_output(row *r, const char *dump, const float *ours, size_t n)
             d = isnan(e) ? INFINITY : e;
     }
     r->max_err = d / amax;
-    r->check = r->max_err <= CHECK_TOL ? "ok" : "mismatch";
+    size_t per = n / (size_t)r->batch;
+    r->min_cos = 1;
+    for (int b = 0; b < r->batch; b++) {
+        double xy = 0, xx = 0, yy = 0;
+        for (size_t i = (size_t)b * per; i < (size_t)(b + 1) * per; i++) {
+            xy += (double)ours[i] * ref[i];
+            xx += (double)ours[i] * ours[i];
+            yy += (double)ref[i] * ref[i];
+        }
+        double c = xx > 0 && yy > 0 ? xy / sqrt(xx * yy) : (xx == yy ? 1 : 0);
+        if (!(c >= r->min_cos))
+            r->min_cos = isnan(c) ? -1 : c;
+    }
+    if (!strcmp(r->dtype, "int8"))
+        r->check = r->min_cos >= CHECK_COS_INT8 ? "ok" : "mismatch";
+    else
+        r->check = r->max_err <= CHECK_TOL ? "ok" : "mismatch";
     if (strcmp(r->check, "ok"))
-        fprintf(stderr, "vireo-bench models: WARNING: %s batch %d: output differs from ONNX Runtime's "
-                "(max error %g of the largest logit)\n", r->model, r->batch, r->max_err);
+        fprintf(stderr, "vireo-bench models: WARNING: %s %s batch %d: output differs from ONNX "
+                "Runtime's (max error %g of the largest output, min cosine %.6f)\n", r->model,
+                r->dtype, r->batch, r->max_err, r->min_cos);
     free(ref);
 }
 
@@ -413,6 +541,128 @@ static const char *default_script(char *buf, size_t len)
     return "bench/ort_bench.mjs";
 }
 
+/* ORT's figure for r (and, with ours = the output of our last run, the check
+ * of ours against its output). */
+static void baseline_into(const mopts *o, row *r, const char *onnx, int hw, int ids,
+                          const float *ours, size_t nout, int *ort_noted)
+{
+    char why[512], dump[] = "/tmp/vireo-bench-ort-XXXXXX";
+    int fd = ours ? mkstemp(dump) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (r->threads > 1)
+        settle(); /* our pool's threads spin for a while */
+    double bms = run_ort(o, onnx, r->batch, r->threads, hw, ids, fd >= 0 ? dump : NULL,
+                         r->ort_version, sizeof r->ort_version, why, sizeof why);
+    if (bms > 0 && fd >= 0)
+        check_output(r, dump, ours, nout);
+    if (fd >= 0)
+        unlink(dump);
+    if (bms > 0) {
+        r->baseline = "onnxruntime";
+        r->baseline_clock = o->wall || r->threads > 1 ? "wall" : "process-cpu";
+        r->baseline_ms_per_image = bms / r->batch;
+    } else if (!(*ort_noted)++) {
+        fprintf(stderr,
+                "vireo-bench models: no ONNX Runtime baseline (%s): rows carry "
+                "\"baseline\":null; run bench/prepare_models.sh\n",
+                why);
+    }
+}
+
+/* Our model could not be made or opened: rows with "error" (the reason
+ * prepare_models.sh kept in <file>.error, or `why`), and ORT's figures. */
+static void error_rows(const mopts *o, const model_spec *s, const char *why, const char *onnx,
+                       const vk_ops *ops, int *ort_noted)
+{
+    char reason[600], epath[1300];
+    snprintf(reason, sizeof reason, "%s", why);
+    snprintf(epath, sizeof epath, "%s/%s.error", o->dir, s->file);
+    FILE *f = fopen(epath, "r");
+    if (f) {
+        size_t n = fread(reason, 1, sizeof reason - 1, f);
+        fclose(f);
+        reason[n] = 0;
+        while (n && (reason[n - 1] == '\n' || reason[n - 1] == ' '))
+            reason[--n] = 0;
+        for (char *c = reason; *c; c++)
+            if (*c == '\n')
+                *c = ' ';
+    } else {
+        snprintf(reason, sizeof reason, "%s missing (run bench/prepare_models.sh)", s->file);
+    }
+    for (int bi = 0; bi < o->nbatch; bi++)
+        for (int ti = 0; ti < o->nthreads; ti++) {
+            row r = {.model = s->name, .dtype = s->dtype ? s->dtype : "?",
+                     .batch = o->batch[bi], .threads = o->threads[ti],
+                     .isa = vk_isa_name(ops->level), .clock = "-", .error = reason};
+            if (onnx[0])
+                baseline_into(o, &r, onnx, s->hw ? s->hw : 224, s->ids, NULL, 0, ort_noted);
+            emit(o, &r, o->runs);
+        }
+}
+
+static int has_attention(const vr_graph *g)
+{
+    for (int i = 0; i < vr_graph_node_count(g); i++)
+        if (vr_graph_node(g, i)->op == VR_OP_ATTENTION)
+            return 1;
+    return 0;
+}
+
+static void model_rows(const mopts *o, const model_spec *s, vr_model *m, const char *onnx,
+                       const vk_ops *ops, int *ort_noted)
+{
+    char err[512];
+    const vr_value *iv = vr_graph_value(m->graph, vr_graph_input(m->graph));
+    const vr_value *ov = vr_graph_value(m->graph, vr_graph_output(m->graph));
+    const char *dtype = s->dtype ? s->dtype : iv->dtype == VR_F32 ? "f32" : "int8";
+    int ids = iv->dtype == VR_S32 ? iv->h * iv->w * iv->c : 0;
+    int profile = o->profile || has_attention(m->graph);
+    for (int bi = 0; bi < o->nbatch; bi++) {
+        int batch = o->batch[bi];
+        vr_plan *plan = vr_plan_create(m->graph, batch, ops, err, sizeof err);
+        if (!plan) {
+            fprintf(stderr, "vireo-bench models: %s batch %d: %s\n", s->name, batch, err);
+            continue;
+        }
+        size_t in_bytes = (size_t)batch * iv->h * iv->w * iv->c * vr_dtype_size(iv->dtype);
+        size_t out_bytes = (size_t)batch * ov->h * ov->w * ov->c * vr_dtype_size(ov->dtype);
+        void *in = bench_alloc(in_bytes), *out = bench_alloc(out_bytes);
+        fill_input(iv, batch, in);
+        for (int ti = 0; ti < o->nthreads; ti++) {
+            int threads = o->threads[ti];
+            row r = {.model = s->name, .dtype = dtype, .batch = batch, .threads = threads,
+                     .isa = vk_isa_name(ops->level),
+                     .clock = o->wall || threads > 1 ? "wall" : "thread-cpu",
+                     .arena = vr_plan_arena_bytes(plan)};
+            double ms = time_ours(o, plan, bench_pool(threads), in, out, threads);
+            if (ms < 0) {
+                fprintf(stderr, "vireo-bench models: %s batch %d: vr_plan_run failed\n", s->name,
+                        batch);
+                continue;
+            }
+            r.ms_per_image = ms / batch;
+            if (onnx[0])
+                baseline_into(o, &r, onnx, iv->h, ids, ov->dtype == VR_F32 ? out : NULL,
+                              out_bytes / sizeof(float), ort_noted);
+            emit(o, &r, o->runs);
+        }
+        models_prof prof;
+        if (profile) {
+            if (models_profile(plan, m->graph, in, out, o->runs, o->warmup, &prof) == 0)
+                models_profile_emit(o->json, s->name, dtype, batch, m->graph, &prof, o->runs,
+                                    o->profile);
+            else
+                fprintf(stderr, "vireo-bench models: %s batch %d: profile failed\n", s->name,
+                        batch);
+        }
+        bench_free(in);
+        bench_free(out);
+        vr_plan_free(plan);
+    }
+}
+
 int cmd_models(int argc, char **argv)
 {
     mopts o = {.runs = 5, .warmup = 2, .node = "node"};
@@ -427,6 +677,8 @@ int cmd_models(int argc, char **argv)
             o.json = 1;
         } else if (!strcmp(a, "--quick")) {
             o.quick = 1;
+        } else if (!strcmp(a, "--profile")) {
+            o.profile = 1;
         } else if (!strcmp(a, "--no-baseline")) {
             o.no_baseline = 1;
         } else if (!strcmp(a, "--runs") && v) {
@@ -520,84 +772,35 @@ int cmd_models(int argc, char **argv)
             continue;
         if (o.filter && !strstr(s->name, o.filter))
             continue;
-        char path[1200], onnx[1200];
+        char path[1200], onnx[1200] = "", epath[1300];
         snprintf(path, sizeof path, "%s/%s", o.dir, s->file);
+        snprintf(epath, sizeof epath, "%s.error", path);
+        if (s->smoke && !file_exists(path) && !file_exists(epath))
+            continue;
+        if (s->onnx && !o.no_baseline) {
+            snprintf(onnx, sizeof onnx, "%s/%s", o.dir, s->onnx);
+            if (!file_exists(onnx)) {
+                fprintf(stderr, "vireo-bench models: %s missing: no ONNX Runtime figures for %s\n",
+                        onnx, s->name);
+                onnx[0] = 0;
+            }
+        }
+        vr_model *m = NULL;
         if (!file_exists(path)) {
             fprintf(stderr, "vireo-bench models: %s missing: run bench/prepare_models.sh --dir %s\n",
                     path, o.dir);
+            if (s->peer_rows)
+                error_rows(&o, s, path, onnx, ops, &ort_noted);
             continue;
         }
-        vr_model *m = NULL;
         if (vr_model_open(path, &m, err, sizeof err)) {
             fprintf(stderr, "vireo-bench models: %s: %s\n", path, err);
+            if (s->peer_rows)
+                error_rows(&o, s, err, onnx, ops, &ort_noted);
             continue;
         }
         found++;
-        const vr_value *iv = vr_graph_value(m->graph, vr_graph_input(m->graph));
-        const vr_value *ov = vr_graph_value(m->graph, vr_graph_output(m->graph));
-        const char *dtype = iv->dtype == VR_F32 ? "f32" : "int8";
-        int have_onnx = 0;
-        if (s->onnx && !o.no_baseline) {
-            snprintf(onnx, sizeof onnx, "%s/%s", o.dir, s->onnx);
-            have_onnx = file_exists(onnx);
-            if (!have_onnx)
-                fprintf(stderr, "vireo-bench models: %s missing: no ONNX Runtime figures for %s\n",
-                        onnx, s->name);
-        }
-        for (int bi = 0; bi < o.nbatch; bi++) {
-            int batch = o.batch[bi];
-            vr_plan *plan = vr_plan_create(m->graph, batch, ops, err, sizeof err);
-            if (!plan) {
-                fprintf(stderr, "vireo-bench models: %s batch %d: %s\n", s->name, batch, err);
-                continue;
-            }
-            size_t in_bytes = (size_t)batch * iv->h * iv->w * iv->c * vr_dtype_size(iv->dtype);
-            size_t out_bytes = (size_t)batch * ov->h * ov->w * ov->c * vr_dtype_size(ov->dtype);
-            void *in = bench_alloc(in_bytes), *out = bench_alloc(out_bytes);
-            fill_input(iv, batch, in);
-            for (int ti = 0; ti < o.nthreads; ti++) {
-                int threads = o.threads[ti];
-                row r = {.model = s->name, .dtype = dtype, .batch = batch, .threads = threads,
-                         .isa = vk_isa_name(ops->level),
-                         .clock = o.wall || threads > 1 ? "wall" : "thread-cpu",
-                         .arena = vr_plan_arena_bytes(plan)};
-                double ms = time_ours(&o, plan, bench_pool(threads), in, out, threads);
-                if (ms < 0) {
-                    fprintf(stderr, "vireo-bench models: %s batch %d: vr_plan_run failed\n",
-                            s->name, batch);
-                    continue;
-                }
-                r.ms_per_image = ms / batch;
-                if (have_onnx) {
-                    char why[512], dump[] = "/tmp/vireo-bench-ort-XXXXXX";
-                    int fd = ov->dtype == VR_F32 ? mkstemp(dump) : -1;
-                    if (fd >= 0)
-                        close(fd);
-                    if (threads > 1)
-                        settle(); /* our pool's threads spin for a while */
-                    double bms = run_ort(&o, onnx, batch, threads, fd >= 0 ? dump : NULL,
-                                         r.ort_version, sizeof r.ort_version, why, sizeof why);
-                    if (bms > 0 && fd >= 0)
-                        check_output(&r, dump, out, out_bytes / sizeof(float));
-                    if (fd >= 0)
-                        unlink(dump);
-                    if (bms > 0) {
-                        r.baseline = "onnxruntime";
-                        r.baseline_clock = o.wall || threads > 1 ? "wall" : "process-cpu";
-                        r.baseline_ms_per_image = bms / batch;
-                    } else if (!ort_noted++) {
-                        fprintf(stderr,
-                                "vireo-bench models: no ONNX Runtime baseline (%s): rows carry "
-                                "\"baseline\":null; run bench/prepare_models.sh\n",
-                                why);
-                    }
-                }
-                emit(&o, &r, o.runs);
-            }
-            bench_free(in);
-            bench_free(out);
-            vr_plan_free(plan);
-        }
+        model_rows(&o, s, m, onnx, ops, &ort_noted);
         vr_model_close(m);
     }
     if (!found) {

@@ -2,13 +2,16 @@
 // and prints one JSON line on stdout.
 //
 //   node bench/ort_bench.mjs --model M.onnx --batch B --threads T [--runs N]
-//                            [--warmup W] [--hw 224] [--clock auto|wall]
+//                            [--warmup W] [--hw 224 | --ids CTX] [--clock auto|wall]
 //                            [--ort DIR/node_modules/onnxruntime-node] [--dump OUT.f32]
 //
 // Session: intraOpNumThreads = T, interOpNumThreads = 1, graph optimizations
 // "all", executionMode "sequential", CPU execution provider only. The input is
 // B×3×H×W float32 (NCHW, what torch.onnx.export produces), filled with the
-// same deterministic pattern as tools/torch_reference.py's input_value.
+// same deterministic pattern as tools/torch_reference.py's input_value; with
+// --ids CTX (a text tower) it is B×CTX int64 token ids instead, row b being
+// tools/torch_reference.py's clip_text_ids()[b % 3] (vireo-bench models feeds
+// the same rows).
 // Timing: W warm-up runs, then N runs of one session.run each; the median is
 // reported (lower median for even N). Clock "auto": with T = 1 the process CPU
 // time (process.cpuUsage: ORT runs the whole graph on the calling thread; the
@@ -38,6 +41,7 @@ const threads = parseInt(arg('threads', '1'), 10);
 const runs = parseInt(arg('runs', '5'), 10);
 const warmup = parseInt(arg('warmup', '2'), 10);
 const hw = parseInt(arg('hw', '224'), 10);
+const ctx = parseInt(arg('ids', '0'), 10);
 const clockOpt = arg('clock', 'auto');
 const dump = arg('dump');
 const ortDir = arg('ort', process.env.VIREO_ORT_NODE ||
@@ -61,6 +65,23 @@ function inputValue(h, w, c) { // tools/torch_reference.py input_value
   return 4 * v - 2;
 }
 
+// tools/torch_reference.py clip_text_ids: [49406] + n ids + [49407], n = 5, 30,
+// 100 (truncated to ctx with 49407 last), zero-padded.
+function clipTextIds(b, context) {
+  const n = [5, 30, 100][b % 3], row = b % 3;
+  let ids = [49406];
+  for (let i = 0; i < n; i++)
+    ids.push(1 + (i * 7919 + row * 104729) % 49405);
+  ids.push(49407);
+  if (ids.length > context) {
+    ids = ids.slice(0, context);
+    ids[context - 1] = 49407;
+  }
+  while (ids.length < context)
+    ids.push(0);
+  return ids;
+}
+
 const cpuClock = clockOpt !== 'wall' && threads === 1;
 function nowMs() {
   if (cpuClock) {
@@ -78,14 +99,23 @@ try {
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
   });
-  const n = batch * 3 * hw * hw;
-  const x = new Float32Array(n);
-  for (let b = 0, i = 0; b < batch; b++)
-    for (let c = 0; c < 3; c++)
-      for (let h = 0; h < hw; h++)
-        for (let w = 0; w < hw; w++)
-          x[i++] = inputValue(h, w, c);
-  const feeds = { [sess.inputNames[0]]: new ort.Tensor('float32', x, [batch, 3, hw, hw]) };
+  let input;
+  if (ctx > 0) {
+    const x = new BigInt64Array(batch * ctx);
+    for (let b = 0; b < batch; b++)
+      clipTextIds(b, ctx).forEach((v, j) => { x[b * ctx + j] = BigInt(v); });
+    input = new ort.Tensor('int64', x, [batch, ctx]);
+  } else {
+    const n = batch * 3 * hw * hw;
+    const x = new Float32Array(n);
+    for (let b = 0, i = 0; b < batch; b++)
+      for (let c = 0; c < 3; c++)
+        for (let h = 0; h < hw; h++)
+          for (let w = 0; w < hw; w++)
+            x[i++] = inputValue(h, w, c);
+    input = new ort.Tensor('float32', x, [batch, 3, hw, hw]);
+  }
+  const feeds = { [sess.inputNames[0]]: input };
   for (let i = 0; i < warmup; i++)
     await sess.run(feeds);
   const t = [];

@@ -58,8 +58,28 @@ double bench_peak_vnni_s8(long iters)
     return (double)iters * CHAINS * 16 * 4 * 2;
 }
 
+/* vdpbf16ps: 16 lanes × 2 bf16 multiply-adds, 2 ops each. The assembler
+ * takes the mnemonic whatever the compiler flags; only called when cpuid
+ * reports AVX512_BF16. */
+double bench_peak_dpbf16(long iters)
+{
+    if (iters < 1)
+        return 0;
+    long n = iters;
+    unsigned a = 0x3f803f80u, b = 0x3f003f00u; /* bf16 pairs (1, 1), (0.5, 0.5) */
+    __asm__ volatile("vpbroadcastd %1, %%zmm0\n\t"
+                     "vpbroadcastd %2, %%zmm1\n\t" ZEROS "1:\n\t" BODY("vdpbf16ps")
+                     "dec %0\n\t"
+                     "jnz 1b\n\t"
+                     : "+r"(n)
+                     : "r"(a), "r"(b)
+                     : CLOBBERS);
+    return (double)iters * CHAINS * 16 * 2 * 2;
+}
+
 #else
 /* Other architectures: no probe yet; peaks report as unknown (null). */
 double bench_peak_fma_f32(long iters) { return 0 * (double)iters; }
 double bench_peak_vnni_s8(long iters) { return 0 * (double)iters; }
+double bench_peak_dpbf16(long iters) { return 0 * (double)iters; }
 #endif

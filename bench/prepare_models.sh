@@ -9,6 +9,13 @@
 #       by bench/prepare_models.py with Debian's /usr/bin/python3 (python3-torch 1.13,
 #       python3-torchvision); ONNX by torch.onnx.export (opset 13, dynamic batch), which in
 #       torch 1.13 does not need the `onnx` Python package
+#   vit_b_32, vit_b_16, clip_text .{safetensors,onnx,vwt}
+#       seeded torchvision ViTs and the CLIP text tower (tools/clip_model.py), the same way
+#       (opset 14); <m>-int8.vwt by `vireo convert --dtype int8` (when vireo refuses, its
+#       message goes to <m>-int8.vwt.error and vireo-bench puts it in those rows' "error");
+#       <m>-dqmm.onnx: ORT's dynamic-int8 form (bench/onnx_dynamic_int8.py, needs
+#       python3-onnx: tools/setup.sh --tests), its outputs checked against the f32
+#       export's through ORT (cosine per output row, printed)
 #   coral-*.vwt       ../shared/models/coral/*.tflite converted (int8 / uint8)
 #   nsfwjs-*.vwt      ../shared/models/nsfwjs/*/model.json converted (f32)
 #   node_modules/onnxruntime-node   npm install with ONNXRUNTIME_NODE_INSTALL=skip: the package
@@ -48,10 +55,11 @@ mkdir -p "$dir"
 echo "prepare_models.sh: into $dir (vireo = $vireo)"
 
 need() { [ "$force" = 1 ] || [ ! -s "$1" ]; }
+transformers="vit_b_32 vit_b_16 clip_text"
 
 # -- torchvision: safetensors + ONNX from one seeded model, then .vwt
 todo=""
-for m in resnet50 mobilenet_v2; do
+for m in resnet50 mobilenet_v2 $transformers; do
     if need "$dir/$m.safetensors" || need "$dir/$m.onnx"; then todo="$todo $m"; fi
 done
 if [ -n "$todo" ]; then
@@ -65,6 +73,27 @@ for m in resnet50 mobilenet_v2; do
     # int8 storage (calibrated on GroceryStore train photos, docs/QUANTIZATION.md)
     if need "$dir/$m-int8.vwt" || [ "$dir/$m.safetensors" -nt "$dir/$m-int8.vwt" ]; then
         "$vireo" convert "$dir/$m.safetensors" "$dir/$m-int8.vwt" --dtype int8
+    fi
+done
+
+# -- transformers: f32 .vwt, int8 .vwt (or the reason there is none), ORT's dynamic int8
+for m in $transformers; do
+    if need "$dir/$m.vwt" || [ "$dir/$m.safetensors" -nt "$dir/$m.vwt" ]; then
+        "$vireo" convert "$dir/$m.safetensors" "$dir/$m.vwt"
+    fi
+    if need "$dir/$m-int8.vwt" || [ "$dir/$m.safetensors" -nt "$dir/$m-int8.vwt" ]; then
+        if "$vireo" convert "$dir/$m.safetensors" "$dir/$m-int8.vwt" --dtype int8 \
+                2> "$dir/$m-int8.vwt.log"; then
+            rm -f "$dir/$m-int8.vwt.error"
+        else
+            grep -v '^vireo convert: wrote' "$dir/$m-int8.vwt.log" | tail -n 3 \
+                > "$dir/$m-int8.vwt.error"
+            echo "prepare_models.sh: no $m-int8.vwt: $(cat "$dir/$m-int8.vwt.error")" >&2
+        fi
+        rm -f "$dir/$m-int8.vwt.log"
+    fi
+    if need "$dir/$m-dqmm.onnx" || [ "$dir/$m.onnx" -nt "$dir/$m-dqmm.onnx" ]; then
+        /usr/bin/python3 "$here/onnx_dynamic_int8.py" "$dir/$m.onnx" "$dir/$m-dqmm.onnx"
     fi
 done
 
@@ -102,6 +131,26 @@ if [ "$ort" = 1 ]; then
         # the binding must load (prebuilt linux-x64 .node + libonnxruntime.so)
         (cd "$dir" && node -e "const o=require('onnxruntime-node'); \
             console.log('prepare_models.sh: onnxruntime-node', o.env.versions.node, 'loads')")
+        # ORT's dynamic-int8 form against its f32 form, same input: cosine per output row
+        for m in $transformers; do
+            [ -s "$dir/$m-dqmm.onnx" ] || continue
+            case $m in clip_text) rows=3; feed="--batch 3 --ids 77" ;; *) rows=1; feed="--batch 1" ;; esac
+            ok=1
+            for f in "$m" "$m-dqmm"; do
+                # shellcheck disable=SC2086
+                node "$here/ort_bench.mjs" --model "$dir/$f.onnx" $feed --threads 1 --runs 1 \
+                    --warmup 0 --ort "$dir/node_modules/onnxruntime-node" \
+                    --dump "$dir/$f.out.f32" > "$dir/$f.out.json" || ok=0
+            done
+            if [ "$ok" = 1 ]; then
+                /usr/bin/python3 "$here/onnx_dynamic_int8.py" --cosine "$dir/$m.out.f32" \
+                    "$dir/$m-dqmm.out.f32" "$rows" "$m: ORT dynamic int8 vs f32"
+            else
+                echo "prepare_models.sh: $m: ORT could not run $m.onnx or $m-dqmm.onnx:" \
+                    "$(cat "$dir/$m.out.json" "$dir/$m-dqmm.out.json")" >&2
+            fi
+            rm -f "$dir/$m.out.f32" "$dir/$m-dqmm.out.f32" "$dir/$m.out.json" "$dir/$m-dqmm.out.json"
+        done
     fi
 fi
 echo "prepare_models.sh: done"

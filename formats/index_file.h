@@ -13,7 +13,7 @@
 /* ------------------------------------------------------ on-disk constants */
 #define VF_INDEX_MAGIC "VIREOIX\0"
 #define VF_INDEX_VERSION_MAJOR 1
-#define VF_INDEX_VERSION_MINOR 0
+#define VF_INDEX_VERSION_MINOR 1 /* 1.1: code kind 4 (VK_CODE_U8); 1.0 files read as before */
 #define VF_INDEX_HEADER_SIZE 128
 #define VF_INDEX_SECTION_ENTRY 32
 #define VF_INDEX_BYTE_ORDER 0x01020304u

@@ -107,7 +107,7 @@ static int parse_header(const uint8_t *h, size_t len, vf_index *ix, char *err, s
     ix->dim_in = le32(h + 60);
     uint32_t kind = le32(h + 64);
     ix->generation = le64(h + 72);
-    if (kind > VK_CODE_F16 || !vk_code_name((vk_code_kind)kind))
+    if (kind >= VK_CODE_KINDS || !vk_code_name((vk_code_kind)kind))
         FAIL("unknown code kind %u", kind);
     ix->kind = (vk_code_kind)kind;
     if (ix->dim < 1 || ix->dim > VF_INDEX_MAX_DIM)

@@ -28,6 +28,9 @@ typedef enum vw_layout {
     VW_CONV_S8 = 4,   /* [OC, KH, KW, C] vk_pack_conv_s8 */
     VW_DW_F32 = 5,    /* [KH, KW, C] vk_pack_dw_f32 */
     VW_DW_S8 = 6,     /* [KH, KW, C] vk_pack_dw_s8 */
+    VW_BF16_B16X2 = 7, /* [K, N]  vk_pack_bf16_b */
+    VW_CONV_BF16 = 8, /* [OC, KH, KW, C] vk_pack_conv_bf16 */
+    VW_DW_BF16 = 9,   /* [KH, KW, C] vk_pack_dw_bf16 */
     VW_LAYOUT_COUNT
 } vw_layout;
 

@@ -20,7 +20,8 @@ const char *vw_dtype_name(vw_dtype t)
 const char *vw_layout_name(vw_layout l)
 {
     static const char *const names[VW_LAYOUT_COUNT] = {
-        "plain", "f32_b16", "s8_b16x4", "conv_f32", "conv_s8", "dw_f32", "dw_s8"};
+        "plain", "f32_b16", "s8_b16x4", "conv_f32", "conv_s8", "dw_f32", "dw_s8",
+        "bf16_b16x2", "conv_bf16", "dw_bf16"};
     return (unsigned)l < VW_LAYOUT_COUNT ? names[l] : "?";
 }
 
@@ -76,6 +77,9 @@ size_t vw_expected_size(vw_dtype t, vw_layout l, int ndim, const int64_t *dims)
     case VW_CONV_S8: want_ndim = 4, want_t = VW_S8; break;
     case VW_DW_F32: want_ndim = 3; break;
     case VW_DW_S8: want_ndim = 3, want_t = VW_S8; break;
+    case VW_BF16_B16X2: want_ndim = 2, want_t = VW_BF16; break;
+    case VW_CONV_BF16: want_ndim = 4, want_t = VW_BF16; break;
+    case VW_DW_BF16: want_ndim = 3, want_t = VW_BF16; break;
     default: return 0;
     }
     if (ndim != want_ndim || t != want_t || !dims_fit(ndim, dims))
@@ -97,6 +101,8 @@ size_t vw_expected_size(vw_dtype t, vw_layout l, int ndim, const int64_t *dims)
         return 0;
     if (want_t == VW_S8 && ndim != 3)
         k = (k + 3) / 4 * 4;
+    if (want_t == VW_BF16 && ndim != 3) /* K in pairs */
+        k = (k + 1) / 2 * 2;
     cols = (cols + 15) / 16 * 16;
     if (!mul_ok(k, cols, &n) || !mul_ok(n, es, &r))
         return 0;
@@ -115,6 +121,11 @@ size_t vw_expected_size(vw_dtype t, vw_layout l, int ndim, const int64_t *dims)
             break;
         case VW_DW_F32: lib = vk_pack_dw_size((int)dims[0], (int)dims[1], (int)dims[2]) * 4; break;
         case VW_DW_S8: lib = vk_pack_dw_size((int)dims[0], (int)dims[1], (int)dims[2]); break;
+        case VW_BF16_B16X2: lib = vk_pack_bf16_b_size((int)dims[0], (int)dims[1]) * 2; break;
+        case VW_CONV_BF16:
+            lib = vk_pack_conv_bf16_size((int)dims[0], (int)dims[1], (int)dims[2], (int)dims[3]) * 2;
+            break;
+        case VW_DW_BF16: lib = vk_pack_dw_size((int)dims[0], (int)dims[1], (int)dims[2]) * 2; break;
         default: break;
         }
         if (lib != r)

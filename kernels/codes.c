@@ -2,7 +2,7 @@
  * Plain C, no allocation. For F32 and F16 the parameters a, b are ignored
  * (callers may pass NULL): those kinds store the value itself. Non-finite
  * training values are ignored by the fit, and a NaN encodes as code 0 (S8)
- * or the code nearest b (U4) so a hostile float cannot make an undefined
+ * or the code nearest b (U4, U8) so a hostile float cannot make an undefined
  * float → int conversion. */
 #include "kernels/codes.h"
 
@@ -13,11 +13,33 @@ const char *vk_code_name(vk_code_kind k)
 {
     switch (k) {
     case VK_CODE_F32: return "f32";
-    case VK_CODE_S8: return "int8";
+    case VK_CODE_S8: return "int8-sym";
     case VK_CODE_U4: return "int4";
     case VK_CODE_F16: return "f16";
+    case VK_CODE_U8: return "int8";
     }
     return NULL;
+}
+
+int vk_code_parse(const char *name, vk_code_kind *k)
+{
+    if (!name)
+        return -1;
+    if (!strcmp(name, "uint8")) {
+        *k = VK_CODE_U8;
+        return 0;
+    }
+    for (int i = 0; i < VK_CODE_KINDS; i++)
+        if (!strcmp(name, vk_code_name((vk_code_kind)i))) {
+            *k = (vk_code_kind)i;
+            return 0;
+        }
+    return -1;
+}
+
+int vk_code_is_quantized(vk_code_kind k)
+{
+    return k == VK_CODE_S8 || k == VK_CODE_U8 || k == VK_CODE_U4;
 }
 
 size_t vk_code_row_bytes(vk_code_kind k, size_t dim)
@@ -31,7 +53,8 @@ size_t vk_code_row_bytes(vk_code_kind k, size_t dim)
             return 0;
         payload = dim * 4;
         break;
-    case VK_CODE_S8: payload = dim; break;
+    case VK_CODE_S8:
+    case VK_CODE_U8: payload = dim; break;
     case VK_CODE_U4: payload = dim / 2 + (dim & 1); break;
     case VK_CODE_F16:
         if (dim > SIZE_MAX / 2)
@@ -79,13 +102,16 @@ void vk_code_fit(vk_code_kind k, const float *x, size_t n, size_t dim, float *a,
             break;
         }
         case VK_CODE_U4:
+        case VK_CODE_U8: {
+            float levels = k == VK_CODE_U4 ? 15.0f : 255.0f;
             b[d] = lo;
-            a[d] = hi > lo ? (hi - lo) / 15.0f : 1.0f;
-            if (!isfinite(a[d])) /* range overflowed f32 */
-                a[d] = 3.4e38f / 15.0f;
+            a[d] = hi > lo ? (hi - lo) / levels : 1.0f;
+            if (!isfinite(a[d])) /* range overflowed f32; keeps a·c finite */
+                a[d] = 3.4e38f / levels;
             if (!(a[d] >= 1e-30f))
                 a[d] = 1e-30f;
             break;
+        }
         default:
             a[d] = 1.0f;
             b[d] = 0.0f;
@@ -163,13 +189,15 @@ static int encode_s8(float x, float a)
     return (int)roundf(v); /* ties away from zero */
 }
 
-static unsigned encode_u4(float x, float a, float b)
+/* Nearest of 0 … top to (x − b)/a. (x − b) may overflow to ±inf for a
+ * hostile x: that clamps like any value out of range. */
+static unsigned encode_unsigned(float x, float a, float b, unsigned top)
 {
     float v = (x - b) / a;
     if (!(v == v))
         return 0;
-    if (v >= 15.0f)
-        return 15;
+    if (v >= (float)top)
+        return top;
     if (v <= 0.0f)
         return 0;
     return (unsigned)floorf(v + 0.5f);
@@ -200,9 +228,13 @@ void vk_code_encode(vk_code_kind k, const float *x, size_t dim, const float *a, 
         break;
     case VK_CODE_U4:
         for (size_t d = 0; d < dim; d++) {
-            unsigned c = encode_u4(x[d], a[d], b[d]);
+            unsigned c = encode_unsigned(x[d], a[d], b[d], 15);
             r[d / 2] |= (uint8_t)((d & 1) ? c << 4 : c);
         }
+        break;
+    case VK_CODE_U8:
+        for (size_t d = 0; d < dim; d++)
+            r[d] = (uint8_t)encode_unsigned(x[d], a[d], b[d], 255);
         break;
     case VK_CODE_F16:
         for (size_t d = 0; d < dim; d++) {
@@ -235,6 +267,10 @@ void vk_code_decode(vk_code_kind k, const void *row, size_t dim, const float *a,
             unsigned c = (d & 1) ? r[d / 2] >> 4 : r[d / 2] & 15u;
             x[d] = a[d] * (float)c + b[d];
         }
+        break;
+    case VK_CODE_U8:
+        for (size_t d = 0; d < dim; d++)
+            x[d] = a[d] * (float)r[d] + b[d];
         break;
     case VK_CODE_F16:
         for (size_t d = 0; d < dim; d++)

@@ -75,8 +75,13 @@ typedef void (*vk_matmul_f32_fn)(const vk_matmul_f32_args *a, int m0, int m1, in
  *       64-bit product rounded once, half up (TFLite's single-rounding form;
  *       requant.h says why not gemmlowp's double rounding); clamped to
  *       [out_min, out_max] (which carries a fused ReLU/ReLU6).
- *   VK_Q8_OUT_F32: C = act(acc · a_scale[m or 0] · w_scale[n or 0] + bias_f32[n])
- *       (a_scale per row for per-token dynamic quantization).
+ *   VK_Q8_OUT_F32: C = act(acc · a_scale[m or 0] · w_scale[n or 0] + bias_f32[n]
+ *                          + residual[m][n])
+ *       (a_scale per row for per-token dynamic quantization), evaluated as
+ *       v = (float)acc · (a_scale·w_scale); v = v + bias_f32; v = v + residual;
+ *       C = act(v): one rounding per operation, no FMA, so every level agrees
+ *       exactly before the activation. residual (stride ldr floats) may be
+ *       NULL, or equal C with ldr == ldc (in-place residual add).
  * Range: rows [m0,m1), columns [n0,n1) with the same rules as f32 matmul.
  */
 #define VK_Q8_NR 16
@@ -116,8 +121,29 @@ typedef struct vk_matmul_q8_args {
     int w_scale_per_channel;
     const float *bias_f32;
     vk_act act;
+    const float *residual;
+    ptrdiff_t ldr;
 } vk_matmul_q8_args;
 typedef void (*vk_matmul_q8_fn)(const vk_matmul_q8_args *a, int m0, int m1, int n0, int n1);
+
+/* ------------------------------------------------------------------------ */
+/* Dynamic per-row (per-token) int8 quantization of f32 rows, the input side
+ * of an int8 LINEAR (ONNX Runtime's DynamicQuantizeMatMul with a scale per
+ * row instead of per tensor). For each row r in [r0, r1) of x (N floats,
+ * stride ldx):
+ *   amax = max_k |x[k]|   (NaN elements ignored)
+ *   amax >= VK_QROWS_TINY: inv = 127 / amax, scale[r] = amax / 127 (f32 divisions)
+ *   else (a row of zeros): inv = 0, scale[r] = 0
+ *   q[k] = nearbyint(min(max(x[k]·inv, -127), 127))   f32 product; ties to even;
+ *          a NaN product clamps to -127
+ *   y[r·ldy + k] = q[k] + 128
+ * Codes are symmetric int8 stored as u8 with zero point 128, the operand VNNI
+ * multiplies without a per-load sign flip: matmul_q8 with a_signed 0, a_zero
+ * 128, a_scale = scale (per row), VK_Q8_OUT_F32. Every level computes the
+ * same bytes and scales (exactly; tests/kernels/test_quant_rows.c). */
+#define VK_QROWS_TINY 1e-30f
+typedef void (*vk_quant_rows_fn)(const float *x, ptrdiff_t ldx, int N, uint8_t *y, ptrdiff_t ldy,
+                                 float *scale, int r0, int r1);
 
 /* ------------------------------------------------------------------------ */
 /* Convolution, NHWC.
@@ -206,6 +232,87 @@ typedef struct vk_dwconv_q8_args {
     void *out;
 } vk_dwconv_q8_args;
 typedef void (*vk_dwconv_q8_fn)(const vk_dwconv_q8_args *a, int r0, int r1);
+
+/* ------------------------------------------------------------------------ */
+/* bf16 weights (issues 3 and 6): the upper 16 bits of an IEEE f32, stored as
+ * uint16_t. Weights are rounded to bf16 once, by the packers (round to nearest
+ * even; NaN stays a quiet NaN of the same sign, ±inf stays ±inf, a finite value
+ * past the largest bf16 rounds to ±inf as RNE says). Activations, bias,
+ * residual and outputs are f32.
+ *
+ * matmul_bf16 and conv2d_bf16 also round the activation operand to bf16 (RNE,
+ * vk_f32_to_bf16), so that AVX-512 BF16's vdpbf16ps can multiply pairs:
+ *   C[m][n] = act( Σ_k bf16(A[m][k]) · B[k][n]  + bias[n] (+ residual[m][n]) )
+ * A product of two bf16 values is exact in f32 (8 + 8 significant bits), so
+ * levels differ only in the order of the f32 additions (and vdpbf16ps flushes
+ * f32 denormals to zero): tests/kernels/test_matmul_bf16.c derives the bound.
+ * dwconv_bf16 keeps its activations f32 (no reduction over channels to pair
+ * up: weights widened to f32, FMAs): out = act(bias + Σ_taps x · w).
+ */
+#define VK_BF16_NR 16
+static inline uint16_t vk_f32_to_bf16(float x)
+{
+    union { float f; uint32_t u; } v = {x};
+    if ((v.u & 0x7fffffffu) > 0x7f800000u)    /* NaN: keep sign and top payload, quiet */
+        return (uint16_t)((v.u >> 16) | 0x0040u);
+    v.u += 0x7fffu + ((v.u >> 16) & 1u);      /* round to nearest, ties to even */
+    return (uint16_t)(v.u >> 16);
+}
+static inline float vk_bf16_to_f32(uint16_t h)
+{
+    union { uint32_t u; float f; } v = {(uint32_t)h << 16};
+    return v.f;
+}
+
+/* bf16 matmul: C = act(bf16(A)·B + bias + residual), f32 accumulation.
+ * A, bias, residual, C, ranges and aliasing exactly as matmul_f32.
+ * B: packed by vk_pack_bf16_b: panels of VK_BF16_NR columns, K in pairs (the
+ *    operand vdpbf16ps takes; one 64-byte vector per pair of k per panel):
+ *       Bp[((p*K2 + g)*NR + j)*2 + t] = bf16(B[2g + t][p*NR + j])    K2 = ceil(K/2)
+ *    zero-padded past K and N. */
+typedef struct vk_matmul_bf16_args {
+    int M, N, K;
+    const float *A;
+    ptrdiff_t lda;
+    const uint16_t *Bp;
+    const float *bias;
+    const float *residual;
+    ptrdiff_t ldr;
+    float *C;
+    ptrdiff_t ldc;
+    vk_act act;
+} vk_matmul_bf16_args;
+typedef void (*vk_matmul_bf16_fn)(const vk_matmul_bf16_args *a, int m0, int m1, int n0, int n1);
+
+/* bf16 general conv (any K×K incl. 1×1, the 3-channel stem), NHWC, geometry
+ * and range as conv2d_f32. Weights packed by vk_pack_conv_bf16 from OHWI f32
+ * into the matmul-bf16 B layout over K = (kh, kw, c) (a pair of k may span two
+ * taps). Input pixels rounded to bf16 (see above); padding reads 0.
+ * scratch: vk_conv2d_bf16_scratch(g) bytes, 64-aligned, per thread. */
+typedef struct vk_conv2d_bf16_args {
+    vk_conv_geom g;
+    const float *in;
+    const uint16_t *Wp;
+    const float *bias;
+    const float *residual; /* same geometry as out (stride out_ld) or NULL */
+    float *out;
+    vk_act act;
+    void *scratch;
+} vk_conv2d_bf16_args;
+typedef void (*vk_conv2d_bf16_fn)(const vk_conv2d_bf16_args *a, int r0, int r1);
+
+/* bf16 depthwise conv (channel multiplier 1), as dwconv_f32 with weights
+ * packed by vk_pack_dw_bf16 into [KH*KW][round_up(C,16)] bf16. Input f32, not
+ * rounded. */
+typedef struct vk_dwconv_bf16_args {
+    vk_conv_geom g;
+    const float *in;
+    const uint16_t *Wp;
+    const float *bias;
+    float *out;
+    vk_act act;
+} vk_dwconv_bf16_args;
+typedef void (*vk_dwconv_bf16_fn)(const vk_dwconv_bf16_args *a, int r0, int r1);
 
 /* ------------------------------------------------------------------------ */
 /* Fused multi-head attention, f32:
@@ -318,8 +425,11 @@ typedef void (*vk_mean_q8_fn)(const void *in, ptrdiff_t in_ld, int HW, int C, in
  *   64-byte block b of the row, the 64 values for the low nibbles (dims
  *   128b + 2i, i = 0 … 63) then the 64 for the high nibbles (128b + 2i + 1);
  *   vk_scan_u4_query_index() maps a dim to its position. Zero past dim.
- *   Both: out[(r − r0)·ldo + j] = Σ q_j[i]·c_r[i], exact int32 (|Σ| ≤
- *   127·127·qlen < 2^31 for qlen ≤ VK_SCAN_MAX_QLEN).
+ * scan_u8: rows of row_bytes unsigned codes 0 … 255 (zero padding). Queries
+ *   as scan_s8, qlen = row_bytes ≤ VK_SCAN_MAX_QLEN_U8.
+ *   All: out[(r − r0)·ldo + j] = Σ q_j[i]·c_r[i], exact int32 (|Σ| ≤
+ *   127·127·qlen < 2^31 for qlen ≤ VK_SCAN_MAX_QLEN; 255·127·qlen < 2^31
+ *   for scan_u8's qlen ≤ VK_SCAN_MAX_QLEN_U8).
  * scan_f32: rows of row_bytes bytes of f32 (dim used), queries nq × dim f32
  *   (stride qlen floats ≥ dim); out as above in f32 (summation order differs
  *   per level: tolerance derived in tests/kernels/test_scan.c).
@@ -329,6 +439,7 @@ typedef void (*vk_mean_q8_fn)(const void *in, ptrdiff_t in_ld, int HW, int C, in
  */
 #define VK_SCAN_QGROUP 16
 #define VK_SCAN_MAX_QLEN 131072
+#define VK_SCAN_MAX_QLEN_U8 65536 /* the index's largest dim */
 typedef struct vk_scan_args {
     const uint8_t *codes; /* row r at codes + r·row_bytes, 64-byte aligned */
     size_t row_bytes;
@@ -384,7 +495,12 @@ static inline size_t vk_scan_u4_query_index(size_t d)
     X(mean_q8, vk_mean_q8_fn)              \
     X(scan_f32, vk_scan_fn)              \
     X(scan_s8, vk_scan_fn)               \
-    X(scan_u4, vk_scan_fn)
+    X(scan_u4, vk_scan_fn)               \
+    X(scan_u8, vk_scan_fn)               \
+    X(matmul_bf16, vk_matmul_bf16_fn)    \
+    X(conv2d_bf16, vk_conv2d_bf16_fn)    \
+    X(dwconv_bf16, vk_dwconv_bf16_fn)    \
+    X(quant_rows, vk_quant_rows_fn)
 
 enum {
 #define X(name, type) VK_OP_##name,

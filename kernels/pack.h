@@ -33,8 +33,23 @@ size_t vk_pack_dw_size(int KH, int KW, int C);
 void vk_pack_dw_f32(int KH, int KW, int C, const float *w, float *Wp);
 void vk_pack_dw_s8(int KH, int KW, int C, const int8_t *w, int8_t *Wp);
 
+/* bf16 (kernels/pack_bf16.c; layouts: kernels.h). Packers take f32 and round
+ * each weight once (vk_f32_to_bf16). Sizes in uint16_t elements.
+ * matmul B: K×N, row stride ldb. */
+size_t vk_pack_bf16_b_size(int K, int N);
+void vk_pack_bf16_b(int K, int N, const float *B, ptrdiff_t ldb, uint16_t *Bp);
+/* conv weights from OHWI [OC][KH][KW][C] f32 */
+size_t vk_pack_conv_bf16_size(int OC, int KH, int KW, int C);
+void vk_pack_conv_bf16(int OC, int KH, int KW, int C, const float *w_ohwi, uint16_t *Wp);
+/* depthwise from [KH][KW][C] f32 to [KH*KW][round_up(C,16)] bf16 (size: vk_pack_dw_size) */
+void vk_pack_dw_bf16(int KH, int KW, int C, const float *w, uint16_t *Wp);
+/* n values f32 -> bf16 (RNE, NaN-safe) and back, for converters and tests */
+void vk_f32_to_bf16_n(const float *x, uint16_t *y, size_t n);
+void vk_bf16_to_f32_n(const uint16_t *x, float *y, size_t n);
+
 /* Workspace a conv kernel needs per call (bytes, 64-aligned buffer). */
 size_t vk_conv2d_f32_scratch(const vk_conv_geom *g);
 size_t vk_conv2d_q8_scratch(const vk_conv_geom *g);
+size_t vk_conv2d_bf16_scratch(const vk_conv_geom *g);
 
 #endif

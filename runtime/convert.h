@@ -8,8 +8,9 @@
 /* How a float source's weights are stored (docs/QUANTIZATION.md). */
 typedef enum vr_convert_dtype {
     VR_CONVERT_F32 = 0, /* as the source: f32 */
-    VR_CONVERT_BF16,    /* not supported yet (no bf16 kernels): refused */
-    VR_CONVERT_INT8,    /* static post-training quantization: an int8 graph */
+    VR_CONVERT_BF16,    /* weights rounded to bf16, activations f32 */
+    VR_CONVERT_INT8,    /* CNNs: static post-training quantization (an int8 graph);
+                         * transformers: dynamic int8 linear layers */
 } vr_convert_dtype;
 
 typedef struct vr_convert_opts {
@@ -21,6 +22,11 @@ typedef struct vr_convert_opts {
     int calib_method;        /* vr_calib_method; 0: the default */
     double calib_percentile; /* VR_CALIB_PERCENTILE; 0: the default */
     int verbose;             /* progress and the chosen ranges on stderr */
+    /* Transformer towers (runtime/convert_clip*.c, convert_hf_clip.c, convert_vit.c): */
+    const char *tower;       /* "image" or "text": which tower of a two-tower CLIP file; NULL: the only one */
+    const char *act;         /* "gelu" or "quick_gelu" when the file's __metadata__ hidden_act does not say;
+                              * NULL: quick_gelu (OpenAI's CLIP and HF's conversions of it) */
+    int image_size;          /* ViT towers: input size S, position embeddings resized to (S/P)²; 0: the file's */
 } vr_convert_opts;
 
 typedef int (*vr_convert_fn)(const char *src, const char *dst, const vr_convert_opts *o,
@@ -32,12 +38,30 @@ typedef int (*vr_convert_fn)(const char *src, const char *dst, const vr_convert_
 vr_convert_fn vr_convert_for_source(const char *src);
 
 /* Runs `convert` (one of the converters below) storing o->dtype: f32 as the
- * converter writes it; int8 by converting to a temporary f32 model, then
- * calibrating and quantizing it (runtime/convert_quant.h); bf16 is refused.
- * A quantized source (TFLite uint8 / int8) with o->dtype int8 is refused: it
+ * converter writes it; otherwise by converting to a temporary f32 model and
+ * rewriting it (docs/QUANTIZATION.md):
+ *   int8, a graph with LINEAR nodes (ViT / CLIP towers): vr_convert_dynq_file;
+ *     o->calib is not used;
+ *   int8, any other graph (CNNs): static post-training quantization,
+ *     calibrated on o->calib (runtime/convert_quant.h);
+ *   bf16: vr_convert_bf16_file.
+ * A quantized source (TFLite uint8 / int8) is refused for int8 and bf16: it
  * is already quantized. */
 int vr_convert_as(vr_convert_fn convert, const char *src, const char *dst,
                   const vr_convert_opts *o, char *err, size_t errlen);
+
+/* Dynamic int8 (graph.h VR_W_S8): the f32 model at f32_path with every
+ * LINEAR's weights stored s8, symmetric per output channel (scale
+ * max|w| / 127, codes round(w / scale)), with column sums and scales; its
+ * input rows are quantized at run time. CONV weights (a ViT's patch
+ * embedding) become bf16; everything else is kept. Writes dst; 0 or -1 with
+ * a message. */
+int vr_convert_dynq_file(const char *f32_path, const char *dst, char *err, size_t errlen);
+
+/* bf16 weights (graph.h VR_W_BF16): the f32 model with the weights of every
+ * CONV, DWCONV, FC and LINEAR rounded to bf16 (RNE) in the bf16 kernels'
+ * layouts; biases and activations f32. Writes dst; 0 or -1 with a message. */
+int vr_convert_bf16_file(const char *f32_path, const char *dst, char *err, size_t errlen);
 
 /* TFLite flatbuffers with uint8-asymmetric (per-tensor) or int8 (per-channel)
  * quantization: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD,
@@ -82,5 +106,22 @@ int vr_convert_vit(const char *src, const char *dst, const vr_convert_opts *o, c
  * token_embedding.weight and text_projection. */
 int vr_convert_clip_text(const char *src, const char *dst, const vr_convert_opts *o, char *err,
                          size_t errlen);
+
+/* The CLIP family (runtime/convert_clip.c picks one of the below by the
+ * tensor names and o->tower; docs/FORMATS.md "Transformer naming schemes"):
+ * OpenAI / open_clip full files (visual.* + the top-level text tower), their
+ * towers alone (visual.* or with the prefix stripped), Hugging Face CLIPModel,
+ * CLIPVisionModel[WithProjection], CLIPTextModel[WithProjection]. A file with
+ * both towers and no o->tower is refused, naming the choices. */
+int vr_convert_clip(const char *src, const char *dst, const vr_convert_opts *o, char *err,
+                    size_t errlen);
+/* OpenAI / open_clip image tower (runtime/convert_clip_visual.c). */
+int vr_convert_clip_visual(const char *src, const char *dst, const vr_convert_opts *o, char *err,
+                           size_t errlen);
+/* Hugging Face CLIP towers (runtime/convert_hf_clip.c). */
+int vr_convert_hf_clip_vision(const char *src, const char *dst, const vr_convert_opts *o,
+                              char *err, size_t errlen);
+int vr_convert_hf_clip_text(const char *src, const char *dst, const vr_convert_opts *o, char *err,
+                            size_t errlen);
 
 #endif

@@ -12,8 +12,12 @@
  *   the first of equal maxima, as torch's argmax), ln_final, · text_projection
  *   [W, E] (no bias): the E-dim text embedding, the graph's output.
  * ln_final is per token, so pooling first equals CLIP's order. Heads: the
- * file's __metadata__ num_heads, else CLIP's rule W / 64. Every tensor's
- * shape is checked. */
+ * file's __metadata__ num_heads, else CLIP's rule W / 64. act: QuickGELU for
+ * OpenAI's weights, GELU for open_clip's own; __metadata__ hidden_act, else
+ * o->act, else quick_gelu (vr_tf_clip_act). Every tensor's shape is checked;
+ * a tensor of the text tower the graph does not use is refused.
+ *
+ * vr_convert_clip, at the end, picks the converter of a CLIP-family file. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,34 +65,13 @@ int vr_convert_clip_text(const char *src, const char *dst, const vr_convert_opts
         vr_tf_fail(&c, "no transformer.resblocks.0");
         return vr_tf_close(&c, src, -1);
     }
+    const char *act_name;
     vr_tf_block blk = {.ln_1 = "ln_1", .attn = "attn", .ln_2 = "ln_2", .fc1 = "mlp.c_fc",
-                       .fc2 = "mlp.c_proj", .eps = LN_EPS, .act = VK_ACT_QUICKGELU,
+                       .fc2 = "mlp.c_proj", .eps = LN_EPS,
+                       .act = vr_tf_clip_act(&c, opts ? opts->act : NULL, &act_name),
                        .heads = vr_tf_heads(&c, (int)W, clip_heads), .causal = 1};
-    vr_value iv = {.dtype = VR_S32, .h = 1, .w = (int)ctx, .c = 1};
-    int ids = vr_graph_add_value(c.g, &iv);
-    if (ids < 0)
-        vr_tf_fail(&c, "%s", vr_graph_error(c.g));
-    /* token embedding */
-    float *tab = vr_tf_tensor(&c, "token_embedding.weight", 2, te->shape);
-    vr_node_refs r = VR_TF_NO_REFS;
-    if (tab)
-        r.weights = vr_tf_put(&c, "token_embedding.weight", VW_PLAIN, 2, te->shape, tab,
-                              (size_t)V * W * sizeof *tab);
-    free(tab);
-    int x = vr_tf_value(&c, 1, (int)ctx, (int)W);
-    vr_node en = {.op = VR_OP_EMBED, .nin = 1, .in = {ids}, .out = x, .vocab = (int)V};
-    vr_tf_node(&c, &en, r, "token_embedding");
-    /* + positional embedding (no class token) */
-    float *pos = vr_tf_tensor(&c, "positional_embedding", 2, pe->shape);
-    r = VR_TF_NO_REFS;
-    if (pos)
-        r.weights = vr_tf_put(&c, "positional_embedding", VW_PLAIN, 2, pe->shape, pos,
-                              (size_t)ctx * W * sizeof *pos);
-    free(pos);
-    int xp = vr_tf_value(&c, 1, (int)ctx, (int)W);
-    vr_node pn = {.op = VR_OP_POS_EMBED, .nin = 1, .in = {x}, .out = xp};
-    vr_tf_node(&c, &pn, r, "positional_embedding");
-    x = xp;
+    int ids, x = vr_tf_text_embed(&c, "token_embedding.weight", "positional_embedding", V, W, ctx,
+                                  &ids);
     for (int i = 0; i < layers && !c.failed; i++) {
         snprintf(name, sizeof name, "transformer.resblocks.%d", i);
         x = vr_tf_block_add(&c, name, &blk, x);
@@ -98,21 +81,21 @@ int vr_convert_clip_text(const char *src, const char *dst, const vr_convert_opts
     vr_tf_node(&c, &tn, VR_TF_NO_REFS, "end-of-text token");
     int f = vr_tf_layernorm(&c, "ln_final", LN_EPS, eot);
     int out = vr_tf_linear(&c, "text_projection", NULL, 1, f, (int)E, -1, VK_ACT_NONE);
+    const char *const tower[] = {"token_embedding.", "positional_embedding", "transformer.",
+                                 "ln_final.", "text_projection"};
+    vr_tf_check_unused(&c, tower, 5);
     if (c.failed)
         return vr_tf_close(&c, src, -1);
     if (vr_graph_set_io(c.g, ids, out)) {
         vr_tf_fail(&c, "%s", vr_graph_error(c.g));
         return vr_tf_close(&c, src, -1);
     }
-    const char *slash = strrchr(src, '/');
-    snprintf(name, sizeof name, "%s", slash ? slash + 1 : src);
-    char *dot = strstr(name, ".safetensors");
-    if (dot && dot != name)
-        *dot = 0;
+    vr_tf_model_name(src, name, sizeof name);
     vw_writer_kv_str(c.w, "model.name", name);
     vw_writer_kv_str(c.w, "model.arch", "clip_text");
     vw_writer_kv_str(c.w, "model.source", "openai-clip");
     vw_writer_kv_str(c.w, "model.tower", "text");
+    vw_writer_kv_str(c.w, "model.act", act_name);
     vw_writer_kv_u64(c.w, "model.embedding_dim", (uint64_t)E);
     vw_writer_kv_u64(c.w, "model.layers", (uint64_t)layers);
     vw_writer_kv_u64(c.w, "model.heads", (uint64_t)blk.heads);
@@ -124,4 +107,58 @@ int vr_convert_clip_text(const char *src, const char *dst, const vr_convert_opts
     if (vr_model_save_checked(c.w, c.g, c.refs, dst, err, errlen))
         return vr_tf_close(&c, src, -1);
     return vr_tf_close(&c, src, 0);
+}
+
+/* ------------------------------------------------ the CLIP family ---- */
+typedef enum { NAMES_OPENAI, NAMES_OPENAI_BARE, NAMES_HF, NAMES_COUNT } naming;
+
+int vr_convert_clip(const char *src, const char *dst, const vr_convert_opts *o, char *err,
+                    size_t errlen)
+{
+    st_file *f;
+    err[0] = 0;
+    if (st_open(src, &f, err, errlen))
+        return -1;
+    /* which towers, in which naming */
+    int image[NAMES_COUNT] = {
+        st_find(f, "visual.conv1.weight") != NULL,
+        st_find(f, "conv1.weight") != NULL,
+        st_find(f, "vision_model.embeddings.patch_embedding.weight") != NULL};
+    int text[NAMES_COUNT] = {st_find(f, "token_embedding.weight") != NULL, 0,
+                             st_find(f, "text_model.embeddings.token_embedding.weight") != NULL};
+    st_close(f);
+    const char *why = NULL;
+    int ni = image[0] + image[1] + image[2], nt = text[0] + text[2];
+    const char *tower = o ? o->tower : NULL;
+    if (tower && strcmp(tower, "image") && strcmp(tower, "text"))
+        why = "the tower must be image or text";
+    else if (image[NAMES_OPENAI_BARE] && text[NAMES_OPENAI])
+        why = "an image tower without its 'visual.' prefix beside a top-level text tower: the "
+              "two share names (transformer.resblocks.*), cannot tell them apart";
+    else if (ni > 1 || nt > 1)
+        why = "tensors of more than one naming scheme (OpenAI visual.* / conv1.*, Hugging Face "
+              "vision_model.* / text_model.*) for the same tower";
+    else if (!ni && !nt)
+        why = "not a CLIP tower (no visual.conv1.weight, conv1.weight, token_embedding.weight, "
+              "vision_model.embeddings.patch_embedding.weight or text_model.embeddings."
+              "token_embedding.weight)";
+    else if (!tower && ni && nt)
+        why = "holds both an image and a text tower: choose one with --tower image|text";
+    else if (tower && !strcmp(tower, "image") && !ni)
+        why = "has no image tower (only a text tower)";
+    else if (tower && !strcmp(tower, "text") && !nt)
+        why = "has no text tower (only an image tower)";
+    if (why) {
+        snprintf(err, errlen, "%s: %s", src, why);
+        return -1;
+    }
+    if (ni && (!tower || !strcmp(tower, "image")))
+        return image[NAMES_HF] ? vr_convert_hf_clip_vision(src, dst, o, err, errlen)
+                               : vr_convert_clip_visual(src, dst, o, err, errlen);
+    if (o && o->image_size) {
+        snprintf(err, errlen, "%s: --image-size applies to image towers, not a text tower", src);
+        return -1;
+    }
+    return text[NAMES_HF] ? vr_convert_hf_clip_text(src, dst, o, err, errlen)
+                          : vr_convert_clip_text(src, dst, o, err, errlen);
 }

@@ -223,6 +223,9 @@ out:
 
 static int supported(qctx *c, int ni, const vr_node *n)
 {
+    if (n->wtype != VR_W_F32) /* quantize_weights reads f32 weights */
+        return qerr(c, "node %d (%s): weights stored %s, not f32: quantize the f32 model", ni,
+                    vr_op_name(n->op), n->wtype == VR_W_BF16 ? "bf16" : "int8");
     switch (n->op) {
     case VR_OP_CONV:
     case VR_OP_DWCONV:
@@ -480,6 +483,27 @@ out:
     return rc;
 }
 
+/* Whether the converted f32 model is a transformer (has LINEAR nodes:
+ * dynamic int8) or not (static); a model with quantized values is refused. */
+static int graph_kind(const char *f32_path, int *dynamic, char *err, size_t errlen)
+{
+    vr_model *m;
+    if (vr_model_open(f32_path, &m, err, errlen))
+        return -1;
+    int rc = 0;
+    *dynamic = 0;
+    for (int i = 0; i < vr_graph_node_count(m->graph); i++)
+        *dynamic |= vr_graph_node(m->graph, i)->op == VR_OP_LINEAR;
+    for (int v = 0; v < vr_graph_value_count(m->graph) && !rc; v++) {
+        vr_dtype t = vr_graph_value(m->graph, v)->dtype;
+        if (t == VR_U8 || t == VR_S8)
+            rc = vf_fail(err, errlen, "the model is already quantized (value %d is %s)", v,
+                         t == VR_U8 ? "u8" : "s8");
+    }
+    vr_model_close(m);
+    return rc;
+}
+
 int vr_convert_as(vr_convert_fn convert, const char *src, const char *dst,
                   const vr_convert_opts *o, char *err, size_t errlen)
 {
@@ -487,9 +511,7 @@ int vr_convert_as(vr_convert_fn convert, const char *src, const char *dst,
     f32.dtype = VR_CONVERT_F32;
     if (!o || o->dtype == VR_CONVERT_F32)
         return convert(src, dst, &f32, err, errlen);
-    if (o->dtype == VR_CONVERT_BF16)
-        FAIL("%s: bf16 storage is not supported yet (no bf16 kernels); use f32 or int8", src);
-    if (o->dtype != VR_CONVERT_INT8)
+    if (o->dtype != VR_CONVERT_INT8 && o->dtype != VR_CONVERT_BF16)
         FAIL("%s: unknown storage dtype %d", src, o->dtype);
     /* The f32 model goes to a temporary file beside nothing the user owns. */
     const char *tmpdir = getenv("TMPDIR");
@@ -501,11 +523,25 @@ int vr_convert_as(vr_convert_fn convert, const char *src, const char *dst,
     close(fd);
     int rc = convert(src, tmp, &f32, err, errlen);
     if (rc == 0 && o->verbose)
-        fprintf(stderr, "quantize: f32 model converted\n");
-    if (rc == 0 && (rc = vr_quantize_file(tmp, dst, o, err, errlen)) != 0) {
-        char sub[400];
-        snprintf(sub, sizeof sub, "%s", err);
-        vf_fail(err, errlen, "%s: int8: %s", src, sub);
+        fprintf(stderr, "%s: f32 model converted\n", o->dtype == VR_CONVERT_BF16 ? "bf16" : "quantize");
+    int dyn = 0;
+    if (rc == 0 && (rc = graph_kind(tmp, &dyn, err, errlen)) == 0) {
+        if (o->dtype == VR_CONVERT_BF16)
+            rc = vr_convert_bf16_file(tmp, dst, err, errlen);
+        else if (dyn)
+            rc = vr_convert_dynq_file(tmp, dst, err, errlen);
+        else
+            rc = vr_quantize_file(tmp, dst, o, err, errlen);
+        if (rc == 0 && o->verbose)
+            fprintf(stderr, "%s\n", o->dtype == VR_CONVERT_BF16 ? "bf16: weights rounded"
+                                 : dyn ? "int8: dynamic (linear layers, per-token activations)"
+                                       : "int8: static (calibrated)");
+        if (rc) {
+            char sub[400];
+            snprintf(sub, sizeof sub, "%s", err);
+            vf_fail(err, errlen, "%s: %s: %s", src, o->dtype == VR_CONVERT_BF16 ? "bf16" : "int8",
+                    sub);
+        }
     }
     unlink(tmp);
     return rc;

@@ -385,12 +385,10 @@ int vr_convert_safetensors(const char *src, const char *dst, const vr_convert_op
         arch = "mobilenet_v2";
     else if (st_find(c.f, "layer4.0.conv3.weight") && st_find(c.f, "fc.weight"))
         arch = "resnet50";
-    else if (st_find(c.f, "conv_proj.weight") && st_find(c.f, "encoder.pos_embedding")) {
+    else if (vr_st_transformer_converter(c.f)) { /* ViT, CLIP towers */
+        vr_convert_fn fn = vr_st_transformer_converter(c.f);
         st_close(c.f);
-        return vr_convert_vit(src, dst, opts, err, errlen);
-    } else if (st_find(c.f, "token_embedding.weight") && st_find(c.f, "text_projection")) {
-        st_close(c.f);
-        return vr_convert_clip_text(src, dst, opts, err, errlen);
+        return fn(src, dst, opts, err, errlen);
     } else {
         terr(&c, "not a torchvision mobilenet_v2 or resnet50 state dict (no features.18.0.weight "
                  "+ classifier.1.weight, nor layer4.0.conv3.weight + fc.weight)");

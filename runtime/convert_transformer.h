@@ -23,6 +23,8 @@ typedef struct vr_tf {
     char *err;
     size_t errlen;
     int failed;
+    const st_tensor **read; /* every tensor vr_tf_tensor gave out (vr_tf_check_unused) */
+    int nread;
 } vr_tf;
 
 extern const vr_node_refs VR_TF_NO_REFS;
@@ -35,6 +37,12 @@ int vr_tf_fail(vr_tf *c, const char *fmt, ...) __attribute__((format(printf, 2, 
 
 /* The F32 tensor `name` of exactly this shape, as floats (caller frees). */
 float *vr_tf_tensor(vr_tf *c, const char *name, int ndim, const int64_t *shape);
+/* Refuses a file holding a tensor of the tower being converted that the
+ * converter did not read (an architecture variant it would otherwise ignore,
+ * e.g. open_clip's layer scale): tower = names of the tower, an entry ending
+ * in '.' a prefix, any other an exact name. Buffers (names ending in
+ * position_ids or attn_mask) are ignored. 0 or -1. */
+int vr_tf_check_unused(vr_tf *c, const char *const *tower, int n);
 /* A new f32 value; its id or -1. */
 int vr_tf_value(vr_tf *c, int h, int w, int ch);
 /* Stores a tensor; its index or -1. */
@@ -58,17 +66,77 @@ int vr_tf_layernorm(vr_tf *c, const char *name, float eps, int x);
  * nn.MultiheadAttention + a two-layer MLP), tensor names under `prefix`:
  *   x = x + <attn>.out_proj(MHA(<ln_1>(x)))   <attn>.in_proj_weight [3D, D] / _bias
  *   x = x + <fc2>(act(<fc1>(<ln_2>(x))))
+ * With split_qkv (Hugging Face's CLIPAttention): <attn>.{q,k,v}_proj.weight
+ * [D, D] / .bias [D] instead of in_proj, concatenated rows q; k; v into the
+ * one [3D, D] linear the ATTENTION op consumes (stored as
+ * <attn>.qkv_proj.weight / .bias).
  * Returns the new x, or -1. */
 typedef struct vr_tf_block {
     const char *ln_1, *attn, *ln_2, *fc1, *fc2;
     float eps;
     vk_act act;
     int heads, causal;
+    int split_qkv;
 } vr_tf_block;
 int vr_tf_block_add(vr_tf *c, const char *prefix, const vr_tf_block *b, int x);
 
-/* Heads of a width-D model: the file's __metadata__ "num_heads" when present,
- * else fallback(D) (0: unknown, refused). */
+/* Heads of a width-D model: the file's __metadata__ "num_heads" (or HF's
+ * "num_attention_heads") when present, else fallback(D) (0: unknown, refused). */
 int vr_tf_heads(vr_tf *c, int D, int (*fallback)(int D));
+
+/* vr_tf_linear with the weight given as torch's Linear stores it (W [N, K],
+ * bias [N] or NULL), stored under wname / bname. */
+int vr_tf_linear_data(vr_tf *c, const char *wname, const float *W, const char *bname,
+                      const float *bias, int x, int N, int residual, vk_act act);
+
+/* CLIP's MLP activation: the file's __metadata__ "hidden_act" ("quick_gelu"
+ * or "gelu", as HF's config names it) when present, else `opt` (the same
+ * names; NULL: quick_gelu, what OpenAI's weights were trained with). An
+ * option contradicting the metadata is refused. Sets *name to the chosen
+ * name (for the model's metadata). */
+vk_act vr_tf_clip_act(vr_tf *c, const char *opt, const char **name);
+
+/* The patch embedding: a P×P stride-P conv of the S×S×3 input x (S = G·P) to
+ * G×G×D tokens, torch weight wname [D, 3, P, P] (OIHW), bias bname or NULL.
+ * Returns the output value or -1. */
+int vr_tf_patch_embed(vr_tf *c, const char *wname, const char *bname, int x, int D, int P, int G);
+
+/* The class token + position embeddings of a ViT tower: reads pos_name (ndim
+ * 2 [G²+1, D] or 3 [1, G²+1, D]) and cls_name (cls_ndim 1 [D] or 3 [1, 1,
+ * D]); when NG != G resizes the G×G grid of position embeddings to NG×NG
+ * (vr_pos_resize, mode; the class token's row kept), then adds the POS_EMBED
+ * node over the NG×NG patch tokens x. Returns the output value or -1. */
+typedef enum vr_pos_resize_mode {
+    VR_POS_BICUBIC_ALIGNED, /* torchvision interpolate_embeddings: bicubic A = -0.75, align_corners */
+    VR_POS_BICUBIC,         /* HF CLIPVisionEmbeddings.interpolate_pos_encoding: A = -0.75, half-pixel */
+    VR_POS_BICUBIC_AA,      /* open_clip resize_pos_embed: antialias=True (Keys a = -0.5, support
+                             * scaled when shrinking, weights renormalised at the borders) */
+} vr_pos_resize_mode;
+int vr_tf_pos_embed(vr_tf *c, const char *pos_name, int pos_ndim, const char *cls_name,
+                    int cls_ndim, int x, int D, int G, int NG, vr_pos_resize_mode mode);
+
+/* Resizes a G×G grid of D-vectors (row-major, D contiguous) to NG×NG, as
+ * torch.nn.functional.interpolate(mode="bicubic") does with the settings of
+ * `mode` (runtime/convert_pos_resize.c), in double precision. 0, or -1 on a
+ * bad size or out of memory. */
+int vr_pos_resize(const float *src, int G, int D, int NG, vr_pos_resize_mode mode, float *dst);
+
+/* The grid side for --image-size S with patch P: S / P; -1 with a message
+ * unless S is a positive multiple of P giving at most 4096 px and 1 .. 256
+ * patches a side. */
+int vr_tf_grid_for_size(vr_tf *c, int S, int P);
+
+/* Writes CLIP's image preprocessing (Resize(S, bicubic) of the shorter side
+ * with Pillow, CenterCrop(S), RGB/255, CLIP's mean / std) as preproc.*. */
+void vr_tf_clip_preproc(vr_tf *c, int S);
+
+/* A text tower's input and embeddings: the s32 ids [1, ctx, 1] (*ids, the
+ * graph input) → rows of tok [V, W] (EMBED) + pos [ctx, W] (POS_EMBED, no
+ * class token). Returns the [1, ctx, W] value or -1. */
+int vr_tf_text_embed(vr_tf *c, const char *tok, const char *pos, int64_t V, int64_t W,
+                     int64_t ctx, int *ids);
+
+/* "name" of src: its file name without .safetensors. */
+void vr_tf_model_name(const char *src, char *name, size_t len);
 
 #endif

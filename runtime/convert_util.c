@@ -67,6 +67,20 @@ const st_tensor *vr_st_find_f32(const st_file *f, const char *name, int ndim, co
     return t;
 }
 
+vr_convert_fn vr_st_transformer_converter(const st_file *f)
+{
+    if (st_find(f, "conv_proj.weight") && st_find(f, "encoder.pos_embedding"))
+        return vr_convert_vit;
+    static const char *const clip[] = {"visual.conv1.weight", "conv1.weight",
+                                       "token_embedding.weight",
+                                       "vision_model.embeddings.patch_embedding.weight",
+                                       "text_model.embeddings.token_embedding.weight"};
+    for (size_t i = 0; i < sizeof clip / sizeof *clip; i++)
+        if (st_find(f, clip[i]))
+            return vr_convert_clip;
+    return NULL;
+}
+
 static int ends_with(const char *s, const char *suffix)
 {
     size_t a = strlen(s), b = strlen(suffix);

@@ -7,6 +7,7 @@
 
 #include "formats/safetensors.h"
 #include "formats/weights.h"
+#include "runtime/convert.h"
 
 /* Stores a class-labels file (one per line; at most 1 MB of text, no NUL
  * bytes) as the `labels` key. -1 with a message naming the path otherwise. */
@@ -20,5 +21,12 @@ void vr_dims_str(char *buf, size_t len, const int64_t *dims, int n);
  * expected F32 [3,2]") otherwise. */
 const st_tensor *vr_st_find_f32(const st_file *f, const char *name, int ndim, const int64_t *shape,
                                 char *err, size_t errlen);
+
+/* The converter for a transformer state dict, by its tensor names:
+ * vr_convert_vit for torchvision ViTs (conv_proj.weight + encoder.
+ * pos_embedding), vr_convert_clip for the CLIP family (OpenAI / open_clip
+ * visual.* or conv1.* or token_embedding.weight; Hugging Face vision_model.*
+ * or text_model.*); NULL for anything else. */
+vr_convert_fn vr_st_transformer_converter(const st_file *f);
 
 #endif

@@ -22,7 +22,12 @@
  * conv OIHW → OHWI (vk_pack_conv_f32); Linear [out, in] → B [in][out]
  * (vk_pack_f32_b). Preprocessing: torchvision's ImageClassification for
  * these weights: resize to S/0.875 (bilinear), centre crop S, RGB in [0, 1],
- * ImageNet mean / std, NHWC f32. */
+ * ImageNet mean / std, NHWC f32.
+ *
+ * o->image_size S' (a multiple of P) builds the model for S'×S' inputs: the
+ * G×G grid of position embeddings resized to (S'/P)² as torchvision's
+ * interpolate_embeddings does (bicubic, align_corners=True; the class
+ * token's row kept), the preprocessing metadata for S'. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,53 +36,9 @@
 #include "convert.h"
 #include "convert_transformer.h"
 #include "convert_util.h"
-#include "kernels/pack.h"
 
 #define LN_EPS 1e-6f
 #define MAX_LAYERS 256
-
-/* The patch embedding: conv_proj P×P stride P with bias, OIHW → OHWI. */
-static int patch_embed(vr_tf *c, int x, int D, int P, int G)
-{
-    int64_t ws[4] = {D, 3, P, P}, d[4] = {D, P, P, 3};
-    float *W = vr_tf_tensor(c, "conv_proj.weight", 4, ws);
-    size_t taps = (size_t)P * P, sz = vk_pack_conv_f32_size(D, P, P, 3) * sizeof(float);
-    float *ohwi = W ? malloc((size_t)D * taps * 3 * sizeof *ohwi) : NULL;
-    float *packed = ohwi ? malloc(sz) : NULL;
-    vr_node_refs r = VR_TF_NO_REFS;
-    if (W && !packed)
-        vr_tf_fail(c, "out of memory");
-    if (packed) {
-        for (int o = 0; o < D; o++)
-            for (int ch = 0; ch < 3; ch++)
-                for (size_t t = 0; t < taps; t++)
-                    ohwi[((size_t)o * taps + t) * 3 + ch] = W[((size_t)o * 3 + ch) * taps + t];
-        vk_pack_conv_f32(D, P, P, 3, ohwi, packed);
-        r.weights = vr_tf_put(c, "conv_proj.weight", VW_CONV_F32, 4, d, packed, sz);
-        r.bias = vr_tf_vector(c, "conv_proj.bias", D);
-    }
-    free(W), free(ohwi), free(packed);
-    int out = vr_tf_value(c, G, G, D);
-    vr_node n = {.op = VR_OP_CONV, .nin = 1, .in = {x}, .out = out, .kh = P, .kw = P,
-                 .stride_h = P, .stride_w = P, .dil_h = 1, .dil_w = 1};
-    return vr_tf_node(c, &n, r, "conv_proj") ? -1 : out;
-}
-
-static int pos_embed(vr_tf *c, int x, int D, int L)
-{
-    int64_t ps[3] = {1, L, D}, cs[3] = {1, 1, D}, pd[2] = {L, D}, cd[1] = {D};
-    float *pos = vr_tf_tensor(c, "encoder.pos_embedding", 3, ps);
-    float *cls = pos ? vr_tf_tensor(c, "class_token", 3, cs) : NULL;
-    vr_node_refs r = VR_TF_NO_REFS;
-    if (cls) {
-        r.weights = vr_tf_put(c, "encoder.pos_embedding", VW_PLAIN, 2, pd, pos, (size_t)L * D * 4);
-        r.bias = vr_tf_put(c, "class_token", VW_PLAIN, 1, cd, cls, (size_t)D * 4);
-    }
-    free(pos), free(cls);
-    int out = vr_tf_value(c, 1, L, D);
-    vr_node n = {.op = VR_OP_POS_EMBED, .nin = 1, .in = {x}, .out = out};
-    return vr_tf_node(c, &n, r, "encoder.pos_embedding") ? -1 : out;
-}
 
 /* torchvision's head counts: vit_b_* 12 (width 768), vit_l_* and vit_h_14 16. */
 static int torchvision_heads(int D) { return D == 768 ? 12 : D == 1024 || D == 1280 ? 16 : 0; }
@@ -122,10 +83,13 @@ int vr_convert_vit(const char *src, const char *dst, const vr_convert_opts *opts
     vr_tf_block blk = {.ln_1 = "ln_1", .attn = "self_attention", .ln_2 = "ln_2", .fc1 = "mlp.0",
                        .fc2 = "mlp.3", .eps = LN_EPS, .act = VK_ACT_GELU,
                        .heads = vr_tf_heads(&c, (int)D, torchvision_heads)};
-    int S = (int)(G * P);
+    int S = (int)(G * P), NG = (int)G;
+    if (opts && opts->image_size && opts->image_size != S)
+        NG = vr_tf_grid_for_size(&c, S = opts->image_size, (int)P);
     int in = vr_tf_value(&c, S, S, 3);
-    int x = patch_embed(&c, in, (int)D, (int)P, (int)G);
-    x = pos_embed(&c, x, (int)D, (int)L);
+    int x = vr_tf_patch_embed(&c, "conv_proj.weight", "conv_proj.bias", in, (int)D, (int)P, NG);
+    x = vr_tf_pos_embed(&c, "encoder.pos_embedding", 3, "class_token", 3, x, (int)D, (int)G, NG,
+                        VR_POS_BICUBIC_ALIGNED);
     for (int i = 0; i < layers && !c.failed; i++) {
         snprintf(name, sizeof name, "encoder.layers.encoder_layer_%d", i);
         x = vr_tf_block_add(&c, name, &blk, x);
@@ -165,6 +129,8 @@ int vr_convert_vit(const char *src, const char *dst, const vr_convert_opts *opts
     vw_writer_kv_u64(c.w, "model.layers", (uint64_t)layers);
     vw_writer_kv_u64(c.w, "model.heads", (uint64_t)blk.heads);
     vw_writer_kv_u64(c.w, "model.patch", (uint64_t)P);
+    if (NG != G) /* torchvision's interpolate_embeddings */
+        vw_writer_kv_u64(c.w, "model.pos_embed_resized_from", (uint64_t)(G * P));
     vw_writer_kv_u64(c.w, "preproc.width", (uint64_t)S);
     vw_writer_kv_u64(c.w, "preproc.height", (uint64_t)S);
     /* torchvision's eval transform: Resize(S·256/224) with PIL bilinear

@@ -37,7 +37,13 @@ static void exec_conv(const vr_plan *p, int ni, const vr_node *n, int r0, int r1
     vk_conv_geom cg;
     geom(p, n, &cg);
     void *scratch = p->scratch ? p->scratch + (size_t)tid * p->scratch_bytes : NULL;
-    if (in->dtype == VR_F32) {
+    if (in->dtype == VR_F32 && n->wtype == VR_W_BF16) {
+        vk_conv2d_bf16_args a = {.g = cg, .in = (const float *)in_base(p, n->in[0]),
+                                 .Wp = n->weights, .bias = n->bias,
+                                 .out = (float *)p->slots[n->out].base, .act = n->act,
+                                 .scratch = scratch};
+        ops->conv2d_bf16(&a, r0, r1);
+    } else if (in->dtype == VR_F32) {
         vk_conv2d_f32_args a = {.g = cg, .in = (const float *)in_base(p, n->in[0]),
                                 .Wp = n->weights, .bias = n->bias,
                                 .out = (float *)p->slots[n->out].base, .act = n->act,
@@ -58,7 +64,12 @@ static void exec_dwconv(const vr_plan *p, int ni, const vr_node *n, int r0, int 
     const vr_value *in = &p->g->values[n->in[0]], *out = &p->g->values[n->out];
     vk_conv_geom cg;
     geom(p, n, &cg);
-    if (in->dtype == VR_F32) {
+    if (in->dtype == VR_F32 && n->wtype == VR_W_BF16) {
+        vk_dwconv_bf16_args a = {.g = cg, .in = (const float *)in_base(p, n->in[0]),
+                                 .Wp = n->weights, .bias = n->bias,
+                                 .out = (float *)p->slots[n->out].base, .act = n->act};
+        p->ops->dwconv_bf16(&a, r0, r1);
+    } else if (in->dtype == VR_F32) {
         vk_dwconv_f32_args a = {.g = cg, .in = (const float *)in_base(p, n->in[0]),
                                 .Wp = n->weights, .bias = n->bias,
                                 .out = (float *)p->slots[n->out].base, .act = n->act};
@@ -80,7 +91,14 @@ static void exec_fc(const vr_plan *p, int ni, const vr_node *n, int tid, int nt)
     if (n0 >= n1)
         return;
     const vr_slot *is = &p->slots[n->in[0]], *os = &p->slots[n->out];
-    if (in->dtype == VR_F32) {
+    if (in->dtype == VR_F32 && n->wtype == VR_W_BF16) {
+        vk_matmul_bf16_args a = {.M = p->batch, .N = N, .K = K,
+                                 .A = (const float *)in_base(p, n->in[0]),
+                                 .lda = (ptrdiff_t)is->img_stride, .Bp = n->weights,
+                                 .bias = n->bias, .C = (float *)os->base,
+                                 .ldc = (ptrdiff_t)os->img_stride, .act = n->act};
+        p->ops->matmul_bf16(&a, 0, p->batch, n0, n1);
+    } else if (in->dtype == VR_F32) {
         vk_matmul_f32_args a = {.M = p->batch, .N = N, .K = K,
                                 .A = (const float *)in_base(p, n->in[0]),
                                 .lda = (ptrdiff_t)is->img_stride, .Bp = n->weights,
@@ -99,8 +117,24 @@ static void exec_fc(const vr_plan *p, int ni, const vr_node *n, int tid, int nt)
     }
 }
 
+/* Dynamic int8 LINEAR, first phase: rows of the input → codes + a scale per
+ * row in dq_buf (rows split between threads). */
+void vr_exec_quant_rows(const vr_plan *p, int ni, int tid, int nt)
+{
+    const vr_node *n = &p->g->nodes[ni];
+    const vr_value *in = &p->g->values[n->in[0]];
+    int rows = p->batch * in->h * in->w, r0, r1;
+    vr_split(rows, 1, tid, nt, &r0, &r1);
+    if (r0 < r1)
+        p->ops->quant_rows((const float *)in_base(p, n->in[0]), p->slots[n->in[0]].pix_ld, in->c,
+                           p->dq_buf, in->c,
+                           (float *)(p->dq_buf + vr_dq_scale_offset((size_t)rows, (size_t)in->c)),
+                           r0, r1);
+}
+
 /* Per-token linear: one matmul over all batch × tokens rows, columns split
- * between threads (the weights are the bigger operand). */
+ * between threads (the weights are the bigger operand). Int8 weights
+ * multiply the rows vr_exec_quant_rows left in dq_buf. */
 static void exec_linear(const vr_plan *p, const vr_node *n, int tid, int nt)
 {
     const vr_value *in = &p->g->values[n->in[0]], *out = &p->g->values[n->out];
@@ -109,6 +143,30 @@ static void exec_linear(const vr_plan *p, const vr_node *n, int tid, int nt)
     if (n0 >= n1)
         return;
     const vr_slot *rs = n->nin > 1 ? &p->slots[n->in[1]] : NULL;
+    const int M = p->batch * in->h * in->w;
+    if (n->wtype == VR_W_S8) {
+        vk_matmul_q8_args a = {
+            .M = M, .N = out->c, .K = in->c, .A = p->dq_buf, .lda = in->c, .a_signed = 0,
+            .a_zero = 128, .Bp = n->weights, .b_colsum = n->w_colsum, .out = VK_Q8_OUT_F32,
+            .C = p->slots[n->out].base, .ldc = p->slots[n->out].pix_ld,
+            .a_scale = (const float *)(p->dq_buf + vr_dq_scale_offset((size_t)M, (size_t)in->c)),
+            .a_scale_per_row = 1, .w_scale = n->w_scales, .w_scale_per_channel = 1,
+            .bias_f32 = n->bias, .act = n->act,
+            .residual = rs ? (const float *)in_base(p, n->in[1]) : NULL, .ldr = rs ? rs->pix_ld : 0};
+        p->ops->matmul_q8(&a, 0, M, n0, n1);
+        return;
+    }
+    if (n->wtype == VR_W_BF16) {
+        vk_matmul_bf16_args a = {.M = M, .N = out->c, .K = in->c,
+                                 .A = (const float *)in_base(p, n->in[0]),
+                                 .lda = p->slots[n->in[0]].pix_ld, .Bp = n->weights,
+                                 .bias = n->bias,
+                                 .residual = rs ? (const float *)in_base(p, n->in[1]) : NULL,
+                                 .ldr = rs ? rs->pix_ld : 0, .C = (float *)p->slots[n->out].base,
+                                 .ldc = p->slots[n->out].pix_ld, .act = n->act};
+        p->ops->matmul_bf16(&a, 0, M, n0, n1);
+        return;
+    }
     vk_matmul_f32_args a = {.M = p->batch * in->h * in->w, .N = out->c, .K = in->c,
                             .A = (const float *)in_base(p, n->in[0]),
                             .lda = p->slots[n->in[0]].pix_ld, .Bp = n->weights, .bias = n->bias,

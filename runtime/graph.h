@@ -82,6 +82,18 @@ typedef struct vr_node {
     int causal;                /* ATTENTION: token i sees tokens 0..i only */
     int index;                 /* TOKEN */
     int vocab;                 /* EMBED: rows of the table */
+    /* How the weights of a node with f32 activations are stored
+     * (docs/QUANTIZATION.md). The loader sets it from the weight tensor's
+     * dtype; the GRAPH encoding does not carry it.
+     *   VR_W_F32: f32 (vk_pack_f32_b / _conv_f32 / _dw_f32).
+     *   VR_W_S8: LINEAR only, dynamic int8: weights vk_pack_s8_b (symmetric,
+     *     per output channel), w_colsum, w_scales [out c], bias f32; each
+     *     input row is quantized at run time (quant_rows) and multiplied by
+     *     matmul_q8 with the f32 epilogue (bias, residual, act).
+     *   VR_W_BF16: CONV / DWCONV / FC / LINEAR with bf16 weights
+     *     (vk_pack_conv_bf16 / _dw_bf16 / _bf16_b), f32 bias; conv2d_bf16,
+     *     dwconv_bf16, matmul_bf16. */
+    enum { VR_W_F32 = 0, VR_W_S8, VR_W_BF16 } wtype;
 } vr_node;
 
 typedef struct vr_graph vr_graph;

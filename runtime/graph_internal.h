@@ -31,6 +31,7 @@ typedef struct vr_node_plan {
     vk_add_q8_params add; /* quantized ADD */
     int32_t rq_mult;      /* QUANTIZE */
     int8_t rq_shift;
+    int dynq;             /* LINEAR with int8 weights: quantize its input rows first */
 } vr_node_plan;
 
 struct vr_plan {
@@ -41,6 +42,11 @@ struct vr_plan {
     size_t arena_bytes;
     uint8_t *scratch; /* per thread: scratch_bytes each, VR_MAX_THREADS of them */
     size_t scratch_bytes;
+    /* Dynamic int8 LINEAR: the input's codes [rows][K] then, 64-aligned, one
+     * f32 scale per row (vr_exec_quant_rows); shared by the threads, sized
+     * for the largest such node. */
+    uint8_t *dq_buf;
+    size_t dq_bytes;
     vr_slot *slots;
     size_t *buf_offset; /* per value: offset in arena, or SIZE_MAX (aliased / input) */
     vr_node_plan *np;
@@ -50,5 +56,10 @@ struct vr_plan {
 #define VR_MAX_THREADS 256
 
 void vr_exec_node(const struct vr_plan *p, int node, int tid, int nthreads);
+/* The first phase of a node with np[node].dynq: its input rows quantized into
+ * dq_buf (rows split between threads); vr_exec_node then multiplies. */
+void vr_exec_quant_rows(const struct vr_plan *p, int node, int tid, int nthreads);
+/* Where vr_exec_quant_rows puts a node's row scales: after rows·K code bytes. */
+static inline size_t vr_dq_scale_offset(size_t rows, size_t K) { return (rows * K + 63) / 64 * 64; }
 
 #endif

@@ -327,8 +327,8 @@ static int check_params(const vr_index_params *p, char *err, size_t errlen)
         FAIL("dim %zu / dim_in %zu out of range 1..%d", p->dim, p->dim_in, VF_INDEX_MAX_DIM);
     if (!p->model || !*p->model)
         FAIL("the embedding model's identity is required");
-    if (p->rescore && p->kind != VK_CODE_S8 && p->kind != VK_CODE_U4)
-        FAIL("an F16 re-scoring copy only makes sense for int8 / int4 codes, not %s",
+    if (p->rescore && !vk_code_is_quantized(p->kind))
+        FAIL("an F16 re-scoring copy only makes sense for quantized codes, not %s",
              vk_code_name(p->kind));
     if (!p->a != !p->b)
         FAIL("give both code parameter arrays a and b, or neither");

@@ -96,9 +96,27 @@ static const vw_tensor *ref(const vw_file *f, int32_t idx, int node, const char 
     return t;
 }
 
-/* Token-sequence ops (f32): LINEAR weights F32_B16 [in c, out c] + bias [out
- * c]; LAYERNORM gamma / beta [c]; POS_EMBED embedding [out tokens, c] + class
- * token [c]; EMBED table [vocab, c], no bias. No column sums or scales. */
+/* Dynamic int8 LINEAR (graph.h VR_W_S8): s32 column sums [round_up(N, 16)]
+ * and f32 per-channel weight scales [N]. */
+static int check_dynq_refs(vr_node *n, int ni, int N, const vw_tensor *cs, const vw_tensor *sc,
+                           char *err, size_t errlen)
+{
+    if (!cs || cs->dtype != VW_S32 || cs->layout != VW_PLAIN ||
+        !dims_are(cs, 1, (int64_t)vk_round_up((size_t)N, VK_Q8_NR), 0, 0, 0))
+        FAIL("node %d (linear, int8 weights): column sums must be %zu plain s32", ni,
+             vk_round_up((size_t)N, VK_Q8_NR));
+    if (!sc || sc->dtype != VW_F32 || sc->layout != VW_PLAIN || !dims_are(sc, 1, N, 0, 0, 0))
+        FAIL("node %d (linear, int8 weights): scales must be %d plain f32", ni, N);
+    n->w_colsum = cs->data;
+    n->w_scales = sc->data;
+    return 0;
+}
+
+/* Token-sequence ops (f32 activations): LINEAR weights [in c, out c] packed
+ * F32_B16 (f32), S8_B16X4 (dynamic int8, with column sums and scales) or
+ * BF16_B16X2 (bf16), + f32 bias [out c]; LAYERNORM gamma / beta [c];
+ * POS_EMBED embedding [out tokens, c] + class token [c]; EMBED table [vocab,
+ * c], no bias. Column sums and scales only with int8 weights. */
 static int check_token_refs(vr_node *n, int ni, const vr_value *in, const vr_value *out,
                             const vw_tensor *w, const vw_tensor *b, const vw_tensor *cs,
                             const vw_tensor *sc, char *err, size_t errlen)
@@ -106,13 +124,20 @@ static int check_token_refs(vr_node *n, int ni, const vr_value *in, const vr_val
     const char *op = vr_op_name(n->op);
     if (!in || !out)
         FAIL("node %d: bad value ids", ni);
-    if (cs || sc)
+    int s8 = n->op == VR_OP_LINEAR && w && w->dtype == VW_S8;
+    if ((cs || sc) && !s8)
         FAIL("node %d (%s): f32 op with column sums or scales", ni, op);
     int64_t tokens = (int64_t)out->h * out->w;
     int ok;
     switch (n->op) {
     case VR_OP_LINEAR:
-        ok = w && w->dtype == VW_F32 && w->layout == VW_F32_B16 && dims_are(w, 2, in->c, out->c, 0, 0);
+        ok = w && dims_are(w, 2, in->c, out->c, 0, 0) &&
+             ((w->dtype == VW_F32 && w->layout == VW_F32_B16) ||
+              (w->dtype == VW_S8 && w->layout == VW_S8_B16X4) ||
+              (w->dtype == VW_BF16 && w->layout == VW_BF16_B16X2));
+        n->wtype = !w || w->dtype == VW_F32 ? VR_W_F32 : w->dtype == VW_S8 ? VR_W_S8 : VR_W_BF16;
+        if (ok && s8 && check_dynq_refs(n, ni, out->c, cs, sc, err, errlen))
+            return -1;
         break;
     case VR_OP_LAYERNORM:
         ok = !w || (w->dtype == VW_F32 && w->layout == VW_PLAIN && dims_are(w, 1, out->c, 0, 0, 0));
@@ -125,7 +150,8 @@ static int check_token_refs(vr_node *n, int ni, const vr_value *in, const vr_val
         ok = w && w->dtype == VW_F32 && w->layout == VW_PLAIN && dims_are(w, 2, tokens, out->c, 0, 0);
     }
     if (!ok)
-        FAIL("node %d (%s): weights missing or not f32 of the node's shape", ni, op);
+        FAIL("node %d (%s): weights missing or not %s of the node's shape", ni, op,
+             n->op == VR_OP_LINEAR ? "packed f32, s8 or bf16" : "f32");
     if (b && (b->dtype != VW_F32 || b->layout != VW_PLAIN || !dims_are(b, 1, out->c, 0, 0, 0)))
         FAIL("node %d (%s): bias must be %d plain f32", ni, op, out->c);
     n->weights = w ? w->data : NULL;
@@ -156,26 +182,31 @@ static int check_refs(const vw_file *f, const vr_graph *g, int ni, const uint8_t
     if (!in || !out)
         FAIL("node %d: bad value ids", ni);
     int q = in->dtype != VR_F32;
-    vw_dtype wt = q ? VW_S8 : VW_F32;
+    /* f32 activations: f32 or bf16 weights (graph.h VR_W_BF16) */
+    int bf = !q && w && w->dtype == VW_BF16;
+    vw_dtype wt = q ? VW_S8 : bf ? VW_BF16 : VW_F32;
     int ok = 0;
     if (w) {
         switch (n->op) {
         case VR_OP_CONV:
-            ok = w->dtype == wt && w->layout == (q ? VW_CONV_S8 : VW_CONV_F32) &&
+            ok = w->dtype == wt &&
+                 w->layout == (q ? VW_CONV_S8 : bf ? VW_CONV_BF16 : VW_CONV_F32) &&
                  dims_are(w, 4, out->c, n->kh, n->kw, in->c);
             break;
         case VR_OP_DWCONV:
-            ok = w->dtype == wt && w->layout == (q ? VW_DW_S8 : VW_DW_F32) &&
+            ok = w->dtype == wt && w->layout == (q ? VW_DW_S8 : bf ? VW_DW_BF16 : VW_DW_F32) &&
                  dims_are(w, 3, n->kh, n->kw, in->c, 0);
             break;
         default: /* FC over the flattened input */
-            ok = w->dtype == wt && w->layout == (q ? VW_S8_B16X4 : VW_F32_B16) &&
+            ok = w->dtype == wt &&
+                 w->layout == (q ? VW_S8_B16X4 : bf ? VW_BF16_B16X2 : VW_F32_B16) &&
                  dims_are(w, 2, (int64_t)in->h * in->w * in->c, out->c, 0, 0);
         }
     }
     if (!ok)
         FAIL("node %d (%s): weights missing or not %s of the node's shape", ni, vr_op_name(n->op),
-             q ? "packed s8" : "packed f32");
+             q ? "packed s8" : "packed f32 or bf16");
+    n->wtype = bf ? VR_W_BF16 : VR_W_F32;
     n->weights = w->data;
     if (b) {
         if (b->dtype != (q ? VW_S32 : VW_F32) || b->layout != VW_PLAIN || !dims_are(b, 1, out->c, 0, 0, 0))

@@ -60,11 +60,27 @@ static int plan_requant(vr_plan *p, int ni, const vr_node *n, int channels, char
     return 0;
 }
 
-/* Token-sequence ops: f32 only (int8 variants come with dynamic quantization);
- * embed reads s32 token ids. */
-static int check_transformer_node(const vr_graph *g, int ni, const vr_node *n, const vr_value *in,
+/* LINEAR with int8 weights (graph.h VR_W_S8): column sums and per-channel
+ * scales, finite and >= 0 (the converter never writes 0 but a zero scale is
+ * harmless: the channel reads 0 + bias). */
+static int check_dynq(vr_plan *p, int ni, const vr_node *n, const vr_value *out, char *err,
+                      size_t errlen)
+{
+    if (!n->w_colsum || !n->w_scales)
+        FAIL("node %d (linear): int8 weights without column sums or scales", ni);
+    for (int c = 0; c < out->c; c++)
+        if (!(n->w_scales[c] >= 0) || !isfinite(n->w_scales[c]))
+            FAIL("node %d (linear): weight scale %d is %g", ni, c, n->w_scales[c]);
+    p->np[ni].dynq = 1;
+    return 0;
+}
+
+/* Token-sequence ops: f32 activations; LINEAR weights f32, dynamic int8 or
+ * bf16; embed reads s32 token ids. */
+static int check_transformer_node(vr_plan *p, int ni, const vr_node *n, const vr_value *in,
                                   const vr_value *out, char *err, size_t errlen)
 {
+    const vr_graph *g = p->g;
     const char *op = vr_op_name(n->op);
     if (in->dtype != (n->op == VR_OP_EMBED ? VR_S32 : VR_F32) || out->dtype != VR_F32)
         FAIL("node %d (%s): f32 only (embed: s32 ids in)", ni, op);
@@ -80,6 +96,10 @@ static int check_transformer_node(const vr_graph *g, int ni, const vr_node *n, c
                 FAIL("node %d (linear): residual is %dx%dx%d, output %dx%dx%d", ni, r->h, r->w,
                      r->c, out->h, out->w, out->c);
         }
+        if (n->wtype == VR_W_S8)
+            return check_dynq(p, ni, n, out, err, errlen);
+        if (n->w_colsum || n->w_scales)
+            FAIL("node %d (linear): column sums or scales without int8 weights", ni);
         return 0;
     case VR_OP_LAYERNORM:
         if (n->nin != 1 || in->h != out->h || in->w != out->w || in->c != out->c)
@@ -131,6 +151,13 @@ static int check_node(vr_plan *p, int ni, char *err, size_t errlen)
         if (v != g->input && (prod < 0 || prod >= ni))
             FAIL("node %d (%s): input value %d is not computed before it", ni, op, v);
     }
+    /* Weight storage: int8 only for LINEAR, bf16 for the f32 weighted ops. */
+    int bf16_ok = (n->op == VR_OP_CONV || n->op == VR_OP_DWCONV || n->op == VR_OP_FC) &&
+                  in->dtype == VR_F32;
+    if (!(n->wtype == VR_W_F32 || (n->wtype == VR_W_S8 && n->op == VR_OP_LINEAR) ||
+          (n->wtype == VR_W_BF16 && (bf16_ok || n->op == VR_OP_LINEAR))))
+        FAIL("node %d (%s): weight storage %d not supported for this op and input", ni, op,
+             (int)n->wtype);
     int conv_like = n->op == VR_OP_CONV || n->op == VR_OP_DWCONV || n->op == VR_OP_AVGPOOL ||
                     n->op == VR_OP_MAXPOOL;
     if (conv_like) {
@@ -257,7 +284,7 @@ static int check_node(vr_plan *p, int ni, char *err, size_t errlen)
     case VR_OP_ATTENTION:
     case VR_OP_POS_EMBED:
     case VR_OP_TOKEN:
-    case VR_OP_EMBED: return check_transformer_node(g, ni, n, in, out, err, errlen);
+    case VR_OP_EMBED: return check_transformer_node(p, ni, n, in, out, err, errlen);
     default: FAIL("node %d: unknown op", ni);
     }
 }
@@ -476,10 +503,24 @@ vr_plan *vr_plan_create(const vr_graph *g, int batch, const vk_ops *ops, char *e
                                .stride_h = n->stride_h, .stride_w = n->stride_w,
                                .pad_t = n->pad_t, .pad_l = n->pad_l, .dil_h = n->dil_h,
                                .dil_w = n->dil_w, .in_ld = in->c, .out_ld = out->c};
-            size_t s = in->dtype == VR_F32 ? vk_conv2d_f32_scratch(&cg) : vk_conv2d_q8_scratch(&cg);
+            size_t s = in->dtype != VR_F32          ? vk_conv2d_q8_scratch(&cg)
+                       : n->wtype == VR_W_BF16 ? vk_conv2d_bf16_scratch(&cg)
+                                               : vk_conv2d_f32_scratch(&cg);
             if (s > scratch)
                 scratch = s;
         }
+        if (p->np[i].dynq) {
+            const vr_value *in = &g->values[n->in[0]];
+            size_t rows = (size_t)batch * in->h * in->w;
+            size_t b = vr_dq_scale_offset(rows, (size_t)in->c) + rows * sizeof(float);
+            if (b > p->dq_bytes)
+                p->dq_bytes = b;
+        }
+    }
+    if (p->dq_bytes && !(p->dq_buf = aligned_alloc(ALIGN, vk_round_up(p->dq_bytes, ALIGN)))) {
+        vf_fail(err, errlen, "out of memory for %zu bytes of quantized rows", p->dq_bytes);
+        vr_plan_free(p);
+        return NULL;
     }
     if (layout(p, err, errlen)) {
         vr_plan_free(p);
@@ -511,6 +552,7 @@ void vr_plan_free(vr_plan *p)
     free(p->buf_offset);
     free(p->arena);
     free(p->scratch);
+    free(p->dq_buf);
     free(p);
 }
 
@@ -525,6 +567,12 @@ static void run_task(void *ctx, int tid, int nthreads)
 {
     const run_ctx *c = ctx;
     vr_exec_node(c->p, c->node, tid, nthreads);
+}
+
+static void quant_task(void *ctx, int tid, int nthreads)
+{
+    const run_ctx *c = ctx;
+    vr_exec_quant_rows(c->p, c->node, tid, nthreads);
 }
 
 int vr_plan_run(vr_plan *p, vr_pool *pool, const void *input, void *output)
@@ -552,6 +600,8 @@ int vr_plan_run_observed(vr_plan *p, vr_pool *pool, const void *input, void *out
     p->user_input = input;
     for (int i = 0; i < g->nnodes; i++) {
         run_ctx c = {p, i};
+        if (p->np[i].dynq) /* every row quantized before any thread multiplies */
+            vr_pool_run(pool, quant_task, &c);
         vr_pool_run(pool, run_task, &c);
         if (observe)
             observe(ctx, p, i);

@@ -6,7 +6,9 @@
  * Query preparation (kernels/codes.h: x ≈ a·c + b per dimension):
  *   S8: q·x ≈ Σ (q·a)[d]·c[d]. q' = q·a is quantized symmetrically to int8,
  *       q' ≈ s·q8 with s = max|q'| / 127, so score = s·dot(q8, c).
- *   U4: q·x ≈ Σ q[d]·b[d] + Σ (q·a)[d]·c[d]: the same with add = Σ q·b.
+ *   U4, U8: q·x ≈ Σ q[d]·b[d] + Σ (q·a)[d]·c[d]: the same with add = Σ q·b
+ *       (a constant per query, so it does not change the ranking), plus the
+ *       constant part of the query's rounding error (prepare()).
  *   F32: the query itself.
  * The kernels' int32 dots are exact, so the ranking by dot is the ranking by
  * the quantized score, identical at every ISA level; ties go to the lower row.
@@ -148,7 +150,7 @@ static void scan_task(void *ctx, int tid, int nt)
     free(tk), free(thr), free(dots);
 }
 
-/* Prepared queries: int8 (S8 / U4, nq × qlen, kernels.h layouts) or f32. */
+/* Prepared queries: int8 (S8 / U8 / U4, nq × qlen, kernels.h layouts) or f32. */
 typedef struct prepared {
     void *q, *qt;
     size_t qlen;
@@ -178,10 +180,17 @@ static int prepare(const vr_index_view *v, const float *q, size_t nq, prepared *
         }
         return 0;
     }
-    p->qlen = v->kind == VK_CODE_S8 ? v->row_bytes : 2 * v->row_bytes;
-    if (p->qlen > VK_SCAN_MAX_QLEN)
+    int bytes_per_dim = v->kind == VK_CODE_S8 || v->kind == VK_CODE_U8;
+    p->qlen = bytes_per_dim ? v->row_bytes : 2 * v->row_bytes;
+    if (p->qlen > (v->kind == VK_CODE_U8 ? VK_SCAN_MAX_QLEN_U8 : VK_SCAN_MAX_QLEN))
         return vf_fail(err, errlen, "search: dimension %zu is above the scan's limit", dim);
-    int8_t *q8 = calloc(nq, p->qlen);
+    /* 64-byte aligned: the scans load 64 query bytes per code chunk, and a
+     * load split across two cache lines cost the 4-bit scan (two query loads
+     * per chunk) a quarter of its rate */
+    size_t q8_bytes = (nq * p->qlen + 63) / 64 * 64; /* qlen a multiple of 64 */
+    int8_t *q8 = aligned_alloc(64, q8_bytes);
+    if (q8)
+        memset(q8, 0, q8_bytes);
     float *qa = malloc(sizeof(float) * dim);
     p->q = q8;
     if (!q8 || !qa) {
@@ -194,7 +203,7 @@ static int prepare(const vr_index_view *v, const float *q, size_t nq, prepared *
         float m = 0.0f;
         for (size_t d = 0; d < dim; d++) {
             qa[d] = qj[d] * v->a[d];
-            if (v->kind == VK_CODE_U4)
+            if (v->kind != VK_CODE_S8)
                 add += (double)qj[d] * v->b[d];
             m = fmaxf(m, fabsf(qa[d]));
         }
@@ -209,11 +218,20 @@ static int prepare(const vr_index_view *v, const float *q, size_t nq, prepared *
         if (!(s > 0.0f)) /* m denormal */
             s = FLT_MIN;
         int8_t *o = q8 + j * p->qlen;
+        double err_sum = 0.0; /* Σ (q'[d] − s·q8[d]): the query's rounding error */
         for (size_t d = 0; d < dim; d++) {
             float t = qa[d] / s;
             long c = t >= 127.0f ? 127 : t <= -127.0f ? -127 : lrintf(t);
-            o[v->kind == VK_CODE_S8 ? d : vk_scan_u4_query_index(d)] = (int8_t)c;
+            o[bytes_per_dim ? d : vk_scan_u4_query_index(d)] = (int8_t)c;
+            err_sum += (double)qa[d] - (double)s * (double)c;
         }
+        /* Unsigned codes (U8 0 … 255, U4 0 … 15) are centred on C = 127.5 /
+         * 7.5, not 0: the query's rounding error e adds Σ e·c = C·Σ e +
+         * Σ e·(c − C) to every row's score. The first term is the same for
+         * every row (no effect on the ranking) and known exactly: taken out
+         * here, the scores keep only the part a symmetric code has too. */
+        if (v->kind != VK_CODE_S8)
+            add += (v->kind == VK_CODE_U8 ? 127.5 : 7.5) * err_sum;
         p->mul[j] = s;
         p->add[j] = (float)add;
     }
@@ -257,7 +275,7 @@ static int check_view(const vr_index_view *v, char *err, size_t errlen)
         return vf_fail(err, errlen, "search: the view has rows but no codes or ids");
     if ((uintptr_t)v->codes % 64)
         return vf_fail(err, errlen, "search: codes are not 64-byte aligned");
-    if ((v->kind == VK_CODE_S8 || v->kind == VK_CODE_U4) && (!v->a || !v->b))
+    if (vk_code_is_quantized(v->kind) && (!v->a || !v->b))
         return vf_fail(err, errlen, "search: %s codes need their parameters a and b",
                        vk_code_name(v->kind));
     return 0;
@@ -292,8 +310,10 @@ int vr_index_search(const vr_index_view *v, const float *q, size_t nq, const vr_
 
     const vk_ops *ops = vk_ops_get();
     scan_job J = {.v = v, .nq = (int)nq, .cap = cap};
-    J.fn = v->kind == VK_CODE_F32 ? ops->scan_f32 : v->kind == VK_CODE_S8 ? ops->scan_s8
-                                                                            : ops->scan_u4;
+    J.fn = v->kind == VK_CODE_F32 ? ops->scan_f32
+           : v->kind == VK_CODE_S8 ? ops->scan_s8
+           : v->kind == VK_CODE_U8 ? ops->scan_u8
+                                   : ops->scan_u4;
     prepared P = {0};
     vr_cand *merged = NULL;
     float *x = NULL;

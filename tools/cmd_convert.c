@@ -13,19 +13,30 @@
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: vireo convert SRC OUT.vwt [--labels FILE] [--dtype f32|int8]\n"
+            "usage: vireo convert SRC OUT.vwt [--labels FILE] [--dtype f32|bf16|int8]\n"
             "                     [--calib DIR|@LIST] [--calib-n N] [--calib-method M] [-v]\n"
-            "  SRC: a .tflite model, a TF.js layers model's model.json, or a\n"
-            "       torchvision mobilenet_v2 / resnet50 state dict (.safetensors)\n"
-            "  --dtype        how a float source is stored: f32 (default) or int8 (uint8\n"
-            "                 activations, per-channel int8 weights; bf16: not supported yet)\n"
+            "                     [--tower image|text] [--act gelu|quick_gelu] [--image-size S]\n"
+            "  SRC: a .tflite model, a TF.js layers model's model.json, or a state dict\n"
+            "       (.safetensors): torchvision mobilenet_v2 / resnet50 / vit_*, CLIP towers\n"
+            "  --dtype        how a float source is stored: f32 (default); bf16 (weights\n"
+            "                 rounded to bf16, f32 activations); int8: CNNs uint8 activations\n"
+            "                 calibrated on images, per-channel int8 weights; transformers\n"
+            "                 (ViT / CLIP) int8 linear layers with per-token activations\n"
+            "                 quantized at run time (no calibration)\n"
             "  --calib        int8: calibration images, a directory or @LIST (default\n"
             "                 ../shared/" VR_CALIB_DEFAULT_DIR ")\n"
             "  --calib-n      int8: images used, spread evenly over the list (default 64)\n"
             "  --calib-method int8: activation ranges: mse (default: least squared\n"
             "                 quantization error over the calibration histogram), minmax,\n"
             "                 mean (of per-image extremes) or percentile[:P] (P default 99.99)\n"
-            "  -v             int8: progress and every value's range\n");
+            "  -v             int8: progress and every value's range\n"
+            "  CLIP / ViT safetensors (OpenAI / open_clip visual.*, Hugging Face CLIPModel,\n"
+            "  CLIPVisionModel, CLIPTextModel, torchvision vit_*; docs/FORMATS.md):\n"
+            "  --tower        image or text: which tower of a file holding both\n"
+            "  --act          gelu or quick_gelu, when the file's __metadata__ hidden_act\n"
+            "                 does not say (default quick_gelu, OpenAI's weights)\n"
+            "  --image-size S ViT towers: build for S×S inputs, position embeddings resized\n"
+            "                 bicubic as the source library does\n");
 }
 
 int cmd_convert(int argc, char **argv)
@@ -45,7 +56,7 @@ int cmd_convert(int argc, char **argv)
             else if (!strcmp(next, "bf16"))
                 o.dtype = VR_CONVERT_BF16;
             else {
-                fprintf(stderr, "vireo convert: --dtype %s: f32, int8 (or bf16, not yet)\n", next);
+                fprintf(stderr, "vireo convert: --dtype %s: f32, bf16 or int8\n", next);
                 return 2;
             }
         } else if (!strcmp(a, "--calib") && next)
@@ -66,6 +77,26 @@ int cmd_convert(int argc, char **argv)
                 return 2;
             }
             o.calib_method = (int)m;
+        } else if (!strcmp(a, "--tower") && next) {
+            o.tower = argv[++i];
+            if (strcmp(o.tower, "image") && strcmp(o.tower, "text")) {
+                fprintf(stderr, "vireo convert: --tower %s: image or text\n", o.tower);
+                return 2;
+            }
+        } else if (!strcmp(a, "--act") && next) {
+            o.act = argv[++i];
+            if (strcmp(o.act, "gelu") && strcmp(o.act, "quick_gelu")) {
+                fprintf(stderr, "vireo convert: --act %s: gelu or quick_gelu\n", o.act);
+                return 2;
+            }
+        } else if (!strcmp(a, "--image-size") && next) {
+            char *end;
+            long n = strtol(argv[++i], &end, 10);
+            if (*end || n < 1 || n > 4096) {
+                fprintf(stderr, "vireo convert: --image-size %s: 1 .. 4096\n", argv[i]);
+                return 2;
+            }
+            o.image_size = (int)n;
         } else if (!strcmp(a, "-v"))
             o.verbose = 1;
         else if (a[0] == '-') {
@@ -107,6 +138,7 @@ int cmd_convert(int argc, char **argv)
         fprintf(stderr, "vireo convert: %s\n", err);
         return 1;
     }
-    fprintf(stderr, "vireo convert: wrote %s%s\n", dst, o.dtype == VR_CONVERT_INT8 ? " (int8)" : "");
+    fprintf(stderr, "vireo convert: wrote %s%s\n", dst,
+            o.dtype == VR_CONVERT_INT8 ? " (int8)" : o.dtype == VR_CONVERT_BF16 ? " (bf16)" : "");
     return 0;
 }

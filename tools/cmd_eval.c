@@ -10,8 +10,11 @@
 #include "datasets.h"
 #include "embeddings.h"
 #include "formats/errmsg.h"
+#include "index_models.h"
 #include "models.h"
+#include "progress.h"
 #include "retrieval_run.h"
+#include "runtime/fusion.h"
 #include "runtime/metrics.h"
 #include "runtime/retrieval.h"
 #include "runtime/threadpool.h"
@@ -24,7 +27,7 @@ static const char usage_text[] =
     "  -m MODEL[:WEIGHT]   model (repeat for an ensemble; default " MODEL_DEFAULT "): a .vwt file, a\n"
     "                      .tflite / model.json / .safetensors source (converted once, cached), or\n"
     "                      mnv1-embed, mnv2, mnv2-ptq, nsfw-mnv2, nsfw-incv3 (models in ../shared)\n"
-    "  --codes LIST        f32,int8,int4 (default int8)\n"
+    "  --codes LIST        f32,int8,int8-sym,int4 (default int8)\n"
     "  --whiten[=POWER]    PCA whitening fitted on GroceryStore train (power 0.5 default)\n"
     "  --whiten-dim D      keep D components (default: all)\n"
     "  --dba K             database-side augmentation with K neighbours\n"
@@ -37,7 +40,15 @@ static const char usage_text[] =
     "  --json              one JSON object per line per protocol and configuration\n"
     "  --limit N           about N photos per list (quick runs)\n"
     "  --data DIR          dataset directory (default ../shared/data/grocery or ukbench1000)\n"
-    "  -t THREADS, --no-cache, -q (no progress)\n";
+    "  -t THREADS, --no-cache, -q (no progress)\n"
+    "  text side (grocery; docs/RETRIEVAL.md, \"Text and unified embeddings\"):\n"
+    "  --text-model T      a text tower: descriptions -> images (text->catalogue, text->photo)\n"
+    "                      when it shares the image model's space\n"
+    "  --titles LIST       unified gallery: iconic images fused with their product names, weight\n"
+    "                      W per value (e.g. 0.3 or 0.1,0.3,0.5); queries by photo, by\n"
+    "                      description, by photo + product name\n"
+    "  --fusion MODE       sum (same space) or concat; default sum when the dimensions match\n"
+    "  --text-weight W     the name's weight in photo + name queries (default: each W)\n";
 
 typedef struct model_arg {
     const char *spec;
@@ -53,7 +64,20 @@ typedef struct eval_args {
     int ncfgs;
     int json, quiet, no_cache, threads;
     size_t limit;
+    /* text side */
+    const char *text_spec, *fusion;
+    char text_path[4096];
+    float titles[8];
+    int ntitles;
+    float text_weight; /* < 0: each titles weight */
 } eval_args;
+
+/* What a text-side row adds to the report (NULL for image-only protocols). */
+typedef struct text_row {
+    vr_fusion_mode mode;
+    float titles;      /* W (0: the gallery has no titles) */
+    float text_weight; /* < 0: not a query with both */
+} text_row;
 
 /* Embeds one image set with every model and fuses them (normalised rows). */
 static int embed_fused(eval_args *a, const ds_set *s, const char *label, float **out, size_t *dim,
@@ -117,9 +141,9 @@ static void print_models(FILE *f, const eval_args *a)
     fputc(']', f);
 }
 
-static int report(const eval_args *a, const char *protocol, const rr_cfg *c, const vr_eval *e,
-                  const vr_eval *self_kept, size_t nq, size_t ng, size_t dim, double embed_ips,
-                  double search_qps)
+static int report(const eval_args *a, const char *protocol, const text_row *tr, const rr_cfg *c,
+                  const vr_eval *e, const vr_eval *self_kept, size_t nq, size_t ng, size_t dim,
+                  double embed_ips, double search_qps)
 {
     char name[128];
     rr_cfg_name(c, name, sizeof name);
@@ -139,10 +163,25 @@ static int report(const eval_args *a, const char *protocol, const rr_cfg *c, con
         if (self_kept)
             printf(",\"ns_score\":%.4f,\"self_match\":\"kept for ns_score, excluded for the rest\"",
                    self_kept->ns_score);
+        if (tr) {
+            printf(",\"text_model\":\"%s\",\"fusion\":\"%s\",\"titles_weight\":%g",
+                   models_short_name(a->text_spec), vr_fusion_mode_name(tr->mode),
+                   (double)tr->titles);
+            if (tr->text_weight >= 0)
+                printf(",\"text_weight\":%g", (double)tr->text_weight);
+        }
         printf(",\"embed_images_per_s\":%.1f,\"search_queries_per_s\":%.1f}\n", embed_ips, search_qps);
     } else {
+        char proto[160];
+        if (tr && tr->titles > 0)
+            snprintf(proto, sizeof proto, "%s W=%g", protocol, (double)tr->titles);
+        else
+            snprintf(proto, sizeof proto, "%s", protocol);
+        if (tr && tr->text_weight >= 0)
+            snprintf(proto + strlen(proto), sizeof proto - strlen(proto), " w=%g",
+                     (double)tr->text_weight);
         printf("%-8s %-18s %-36s R@1 %6.2f  R@5 %6.2f  R@10 %6.2f  MAR@10 %6.2f  mAP %6.2f", a->dataset,
-               protocol, name, 100 * e->recall1, 100 * e->recall5, 100 * e->recall10, 100 * e->mar10,
+               proto, name, 100 * e->recall1, 100 * e->recall5, 100 * e->recall10, 100 * e->mar10,
                100 * e->map);
         if (self_kept)
             printf("  N-S %.3f", self_kept->ns_score);
@@ -152,9 +191,12 @@ static int report(const eval_args *a, const char *protocol, const rr_cfg *c, con
     return 0;
 }
 
-static int eval_protocol(const eval_args *a, const char *protocol, const float *Q, const int32_t *ql,
-                         size_t nq, const float *G, const int32_t *gl, size_t ng, size_t d,
-                         const float *T, size_t nt, int same, double ips, vr_pool *pool)
+/* Qw: the queries for whitened configurations when they differ (a concat
+ * query missing a side is filled with the whitening mean's block), else NULL. */
+static int eval_protocol_text(const eval_args *a, const char *protocol, const text_row *tr,
+                              const float *Q, const float *Qw, const int32_t *ql, size_t nq,
+                              const float *G, const int32_t *gl, size_t ng, size_t d, const float *T,
+                              size_t nt, int same, double ips, vr_pool *pool)
 {
     char err[1024];
     size_t *self = NULL;
@@ -168,7 +210,8 @@ static int eval_protocol(const eval_args *a, const char *protocol, const float *
     int rc = 0;
     for (int ci = 0; ci < a->ncfgs && !rc; ci++) {
         rr_result r;
-        if (rr_run(Q, nq, G, ng, d, T, nt, same, &a->cfgs[ci], pool, &r, err, sizeof err)) {
+        const float *q = Qw && a->cfgs[ci].whiten ? Qw : Q;
+        if (rr_run(q, nq, G, ng, d, T, nt, same, &a->cfgs[ci], pool, &r, err, sizeof err)) {
             fprintf(stderr, "vireo eval: %s: %s\n", protocol, err);
             rc = -1;
             break;
@@ -180,12 +223,20 @@ static int eval_protocol(const eval_args *a, const char *protocol, const float *
             fprintf(stderr, "vireo eval: %s: %s\n", protocol, err);
             rc = -1;
         } else
-            report(a, protocol, &a->cfgs[ci], &e, same ? &kept : NULL, nq, ng, r.stored_dim, ips,
-                   r.search_s > 0 ? (double)nq / r.search_s : 0);
+            report(a, protocol, tr, &a->cfgs[ci], &e, same ? &kept : NULL, nq, ng, r.stored_dim,
+                   ips, r.search_s > 0 ? (double)nq / r.search_s : 0);
         rr_result_free(&r);
     }
     free(self);
     return rc;
+}
+
+static int eval_protocol(const eval_args *a, const char *protocol, const float *Q, const int32_t *ql,
+                         size_t nq, const float *G, const int32_t *gl, size_t ng, size_t d,
+                         const float *T, size_t nt, int same, double ips, vr_pool *pool)
+{
+    return eval_protocol_text(a, protocol, NULL, Q, NULL, ql, nq, G, gl, ng, d, T, nt, same, ips,
+                              pool);
 }
 
 static int32_t *labels32(const ds_set *s)
@@ -202,6 +253,158 @@ static int needs_train(const eval_args *a)
         if (a->cfgs[i].whiten)
             return 1;
     return 0;
+}
+
+static int needs_train(const eval_args *a);
+
+/* Column means of x (n·d) in double: the mean vr_whiten_fit centres with. */
+static float *column_mean(const float *x, size_t n, size_t d)
+{
+    double *acc = calloc(d + 1, sizeof *acc);
+    float *m = malloc((d + 1) * sizeof *m);
+    if (!acc || !m) {
+        free(acc), free(m);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            acc[j] += x[i * d + j];
+    for (size_t j = 0; j < d; j++)
+        m[j] = (float)(acc[j] / (double)(n ? n : 1));
+    free(acc);
+    return m;
+}
+
+/* The queries of one protocol for plain and whitened configurations. */
+static int fused_queries(const vr_fusion *f, const float *img, const float *txt, size_t n, float wq,
+                         const float *fill, float **q, float **qw)
+{
+    char err[512];
+    size_t d = vr_fusion_dim(f);
+    *q = malloc(n * d * sizeof **q + 1);
+    *qw = NULL;
+    if (!*q || vr_fusion_queries(f, img, txt, n, wq, NULL, *q, err, sizeof err))
+        goto fail;
+    if (fill && !(img && txt)) {
+        *qw = malloc(n * d * sizeof **qw + 1);
+        if (!*qw || vr_fusion_queries(f, img, txt, n, wq, fill, *qw, err, sizeof err))
+            goto fail;
+    }
+    return 0;
+fail:
+    fprintf(stderr, "vireo eval: %s\n", *q ? err : "out of memory");
+    free(*q), free(*qw);
+    *q = *qw = NULL;
+    return -1;
+}
+
+/* GroceryStore's text side (docs/RETRIEVAL.md): descriptions → images when the
+ * text tower shares the image space, and the unified gallery per titles
+ * weight. Q, I, T: test, iconic and train image rows (d, unit). */
+static int run_grocery_text(eval_args *a, const ds_grocery *g, const float *Q, const float *I,
+                            const float *T, size_t d, double ips, const int32_t *ql,
+                            const int32_t *il, vr_pool *pool)
+{
+    size_t nc = g->iconic.n, nq = g->test.n, nt = g->train.n, ntext = 2 * nc + nq + nt;
+    const char **texts = calloc(ntext + 1, sizeof *texts);
+    const char **names = calloc((size_t)g->nclasses + 1, sizeof *names);
+    float *X = NULL, *U = NULL, *Tu = NULL, *fill = NULL, *q = NULL, *qw = NULL;
+    size_t E = 0;
+    int rc = -1;
+    char err[1024];
+    if (!texts || !names) {
+        fprintf(stderr, "vireo eval: out of memory\n");
+        goto out;
+    }
+    for (size_t i = 0; i < nc; i++)
+        if (g->iconic.label[i] >= 0 && g->iconic.label[i] < g->nclasses)
+            names[g->iconic.label[i]] = g->iconic.title[i];
+    /* [descriptions | iconic names | test photos' names | train photos' names] */
+    for (size_t i = 0; i < nc; i++) {
+        texts[i] = g->iconic.text[i] && g->iconic.text[i][0] ? g->iconic.text[i] : g->iconic.title[i];
+        texts[nc + i] = g->iconic.title[i];
+    }
+    for (size_t i = 0; i < nq + nt; i++) {
+        int l = i < nq ? g->test.label[i] : g->train.label[i - nq];
+        texts[2 * nc + i] = l >= 0 && l < g->nclasses && names[l] ? names[l] : "";
+    }
+    double t0 = progress_now();
+    if (ixm_embed_texts(a->text_path, texts, ntext, a->threads, &X, &E, err, sizeof err)) {
+        fprintf(stderr, "vireo eval: %s\n", err);
+        goto out;
+    }
+    if (!a->quiet) /* the texts repeat (a name per photo): each distinct one is embedded once */
+        fprintf(stderr, "vireo eval: %zu texts (%zu descriptions, %zu product names) embedded with "
+                        "%s in %.2f s\n", ntext, nc, nc, models_short_name(a->text_spec),
+                progress_now() - t0);
+    const float *Dsc = X, *Ni = X + nc * E, *Nq = X + 2 * nc * E, *Nt = X + (2 * nc + nq) * E;
+    vr_fusion_mode mode = a->nmodels == 1 && d == E ? VR_FUSION_SUM : VR_FUSION_CONCAT;
+    if (a->fusion && (vr_fusion_mode_parse(a->fusion, &mode) || mode == VR_FUSION_NONE)) {
+        fprintf(stderr, "vireo eval: --fusion takes sum or concat\n");
+        goto out;
+    }
+    vr_fusion f = {.mode = mode, .w = 0, .d_img = d, .d_txt = E};
+    if (mode == VR_FUSION_SUM) {
+        if (vr_fusion_check(&f, err, sizeof err)) {
+            fprintf(stderr, "vireo eval: %s\n", err);
+            goto out;
+        }
+        text_row tr = {VR_FUSION_SUM, 0, -1};
+        if (eval_protocol_text(a, "text->catalogue", &tr, Dsc, NULL, il, nc, I, il, nc, d, T, nt, 0,
+                               ips, pool) ||
+            eval_protocol_text(a, "text->photo", &tr, Dsc, NULL, il, nc, Q, ql, nq, d, T, nt, 0, ips,
+                               pool))
+            goto out;
+    } else if (!a->quiet)
+        fprintf(stderr, "vireo eval: the text tower (%zu-d) is not in the image side's space "
+                        "(%zu-d%s): text->catalogue and text->photo need a CLIP pair; skipped\n",
+                E, d, a->nmodels > 1 ? ", an ensemble" : "");
+    for (int k = 0; k < a->ntitles; k++) {
+        f.w = a->titles[k];
+        if (vr_fusion_check(&f, err, sizeof err)) {
+            fprintf(stderr, "vireo eval: --titles %g: %s\n", (double)f.w, err);
+            goto out;
+        }
+        size_t du = vr_fusion_dim(&f);
+        float wq = a->text_weight >= 0 ? a->text_weight : f.w;
+        free(U), free(Tu), free(fill);
+        U = malloc(nc * du * sizeof *U + 1);
+        Tu = malloc(nt * du * sizeof *Tu + 1);
+        fill = NULL;
+        if (!U || !Tu || vr_fusion_items(&f, I, Ni, nc, U, err, sizeof err) ||
+            vr_fusion_items(&f, T, Nt, nt, Tu, err, sizeof err)) {
+            fprintf(stderr, "vireo eval: %s\n", U && Tu ? err : "out of memory");
+            goto out;
+        }
+        if (mode == VR_FUSION_CONCAT && needs_train(a) && !(fill = column_mean(Tu, nt, du))) {
+            fprintf(stderr, "vireo eval: out of memory\n");
+            goto out;
+        }
+        text_row tr = {mode, f.w, -1}, trb = {mode, f.w, wq};
+        int bad = fused_queries(&f, Q, NULL, nq, wq, fill, &q, &qw) ||
+                  eval_protocol_text(a, "photo->unified", &tr, q, qw, ql, nq, U, il, nc, du, Tu, nt,
+                                     0, ips, pool);
+        free(q), free(qw);
+        q = qw = NULL;
+        if (!bad)
+            bad = fused_queries(&f, NULL, Dsc, nc, wq, fill, &q, &qw) ||
+                  eval_protocol_text(a, "text->unified", &tr, q, qw, il, nc, U, il, nc, du, Tu, nt,
+                                     0, ips, pool);
+        free(q), free(qw);
+        q = qw = NULL;
+        if (!bad)
+            bad = fused_queries(&f, Q, Nq, nq, wq, fill, &q, &qw) ||
+                  eval_protocol_text(a, "photo+name->unified", &trb, q, qw, ql, nq, U, il, nc, du,
+                                     Tu, nt, 0, ips, pool);
+        free(q), free(qw);
+        q = qw = NULL;
+        if (bad)
+            goto out;
+    }
+    rc = 0;
+out:
+    free(texts), free(names), free(X), free(U), free(Tu), free(fill);
+    return rc;
 }
 
 static int run_grocery(eval_args *a, vr_pool *pool)
@@ -233,6 +436,8 @@ static int run_grocery(eval_args *a, vr_pool *pool)
                       ips, pool) ||
         eval_protocol(a, "photo->photo", Q, ql, g.test.n, T, tl, g.train.n, d, T, g.train.n, 0, ips,
                       pool))
+        goto out;
+    if (a->text_spec && run_grocery_text(a, &g, Q, I, T, d, ips, ql, il, pool))
         goto out;
     rc = 0;
 out:
@@ -294,7 +499,9 @@ static int parse_codes(const char *s, vk_code_kind *k, int *n)
             return -1;
         if (!strcmp(tok, "f32"))
             k[(*n)++] = VK_CODE_F32;
-        else if (!strcmp(tok, "int8"))
+        else if (!strcmp(tok, "int8") || !strcmp(tok, "uint8"))
+            k[(*n)++] = VK_CODE_U8;
+        else if (!strcmp(tok, "int8-sym"))
             k[(*n)++] = VK_CODE_S8;
         else if (!strcmp(tok, "int4"))
             k[(*n)++] = VK_CODE_U4;
@@ -314,10 +521,10 @@ static int num(const char *s, double lo, double hi, double *v)
 
 int cmd_eval(int argc, char **argv)
 {
-    eval_args a = {0};
+    eval_args a = {.text_weight = -1};
     rr_cfg base;
     rr_cfg_default(&base);
-    vk_code_kind kinds[3] = {VK_CODE_S8};
+    vk_code_kind kinds[3] = {VK_CODE_U8};
     int nkinds = 1, sweep = 0;
     double v;
     for (int i = 1; i < argc; i++) {
@@ -341,7 +548,7 @@ int cmd_eval(int argc, char **argv)
             }
         } else if (!strcmp(o, "--codes") && has) {
             if (parse_codes(argv[++i], kinds, &nkinds)) {
-                fprintf(stderr, "vireo eval: --codes takes f32, int8, int4 (comma-separated)\n");
+                fprintf(stderr, "vireo eval: --codes takes f32, int8, int8-sym, int4 (comma-separated)\n");
                 return 2;
             }
         } else if (!strncmp(o, "--whiten", 8) && (o[8] == 0 || o[8] == '=')) {
@@ -379,7 +586,24 @@ int cmd_eval(int argc, char **argv)
             base.ropt.lambda = (float)v;
             i++;
         }
-        else if (!strcmp(o, "--sweep"))
+        else if (!strcmp(o, "--text-model") && has)
+            a.text_spec = argv[++i];
+        else if (!strcmp(o, "--fusion") && has)
+            a.fusion = argv[++i];
+        else if (!strcmp(o, "--text-weight") && has && num(argv[i + 1], 0, 1, &v) == 0) {
+            a.text_weight = (float)v;
+            i++;
+        } else if (!strcmp(o, "--titles") && has) {
+            char buf[256];
+            snprintf(buf, sizeof buf, "%s", argv[++i]);
+            for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+                if (a.ntitles == 8 || num(tok, 0, 1, &v)) {
+                    fprintf(stderr, "vireo eval: --titles takes up to 8 weights in 0 ... 1\n");
+                    return 2;
+                }
+                a.titles[a.ntitles++] = (float)v;
+            }
+        } else if (!strcmp(o, "--sweep"))
             sweep = 1;
         else if (!strcmp(o, "--json"))
             a.json = 1;
@@ -412,11 +636,24 @@ int cmd_eval(int argc, char **argv)
     }
     char err[1024];
     for (int m = 0; m < a.nmodels; m++)
-        if (models_resolve(a.models[m].spec, a.models[m].path, sizeof a.models[m].path, a.quiet, err,
+        if (models_resolve(a.models[m].spec, "image", a.models[m].path, sizeof a.models[m].path, a.quiet, err,
                            sizeof err)) {
             fprintf(stderr, "vireo eval: %s\n", err);
             return 1;
         }
+    if ((a.ntitles || a.fusion) && !a.text_spec) {
+        fprintf(stderr, "vireo eval: --titles and --fusion need --text-model\n");
+        return 2;
+    }
+    if (a.text_spec && strcmp(a.dataset, "grocery")) {
+        fprintf(stderr, "vireo eval: the text protocols are GroceryStore's (its descriptions)\n");
+        return 2;
+    }
+    if (a.text_spec &&
+        models_resolve(a.text_spec, "text", a.text_path, sizeof a.text_path, a.quiet, err, sizeof err)) {
+        fprintf(stderr, "vireo eval: %s\n", err);
+        return 1;
+    }
     /* configurations: codes × (flags | the sweep grid) */
     for (int k = 0; k < nkinds; k++) {
         if (!sweep) {

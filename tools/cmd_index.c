@@ -22,11 +22,17 @@ static const char usage_text[] =
     "          'path<TAB>title[<TAB>id]' (relative paths are relative to the file)\n"
     "  build options:\n"
     "    -m MODEL[:W]      embedding model, repeat for an ensemble (default " MODEL_DEFAULT ")\n"
-    "    --codes KIND      int8 (default), int4, f16 or f32\n"
+    "    --codes KIND      int8 (default), int8-sym, int4, f16 or f32\n"
     "    --no-rescore      no f16 copy for exact re-scoring (int8 / int4)\n"
     "    --whiten[=POWER]  PCA whitening (power 0.5 default), fitted on --train (default: the\n"
     "                      catalogue itself); --whiten-dim D keeps D components\n"
     "    --train DIR|@LIST images the whitening is fitted on\n"
+    "    --text-model T    a text tower (CLIP's) recorded in the index: `vireo search --text`\n"
+    "                      embeds phrases with it (its space must be the image model's)\n"
+    "    --titles W        unified items: each title embedded by the text tower and fused with\n"
+    "                      the image, weight W in 0 ... 1 (docs/RETRIEVAL.md)\n"
+    "    --fusion MODE     sum (one CLIP pair, same space) or concat (different spaces);\n"
+    "                      default sum when the dimensions match, else concat\n"
     "  -t THREADS, -q (no progress), --no-cache (do not reuse cached embeddings)\n"
     "  Ids: from the catalogue's third column, else counting up from the index's largest id + 1.\n";
 
@@ -220,7 +226,9 @@ static long add_rows(vr_index *ix, items *it, float *x, const uint8_t *ok, size_
 
 static int parse_kind(const char *s, vk_code_kind *k)
 {
-    if (!strcmp(s, "int8"))
+    if (!strcmp(s, "int8") || !strcmp(s, "uint8"))
+        *k = VK_CODE_U8;
+    else if (!strcmp(s, "int8-sym"))
         *k = VK_CODE_S8;
     else if (!strcmp(s, "int4"))
         *k = VK_CODE_U4;
@@ -271,6 +279,10 @@ static int fit_whitening(ix_models *m, items *catalogue, const char *train, cons
 {
     items tr = {0};
     const items *ts = catalogue;
+    if (train && m->text_spec[0] && m->fusion.w > 0)
+        return vf_fail(err, errlen, "--train lists images without titles: the whitening of "
+                                    "image + title rows is fitted on the catalogue itself "
+                                    "(drop --train)");
     if (train) {
         if (add_images(&tr, train, err, errlen))
             return -1;
@@ -281,8 +293,8 @@ static int fit_whitening(ix_models *m, items *catalogue, const char *train, cons
     size_t td = 0, k = 0;
     ixm_embed_opts teo = *eo;
     teo.label = train ? "whitening set" : "catalogue (whitening)";
-    int rc = ixm_embed(m, (const char *const *)ts->paths, ts->n, NULL, &teo, &tx, &tok, &td, NULL, err,
-                       errlen);
+    int rc = ixm_embed(m, (const char *const *)ts->paths, (const char *const *)ts->titles, ts->n,
+                       NULL, &teo, &tx, &tok, &td, NULL, err, errlen);
     if (!rc) {
         drop_failed(tx, tok, ts->n, td, &k);
         rc = vr_whiten_fit(tx, k, td, wo, NULL, w, err, errlen);
@@ -301,7 +313,7 @@ static int index_build(int argc, char **argv)
     const char *train = NULL;
     items it = {0};
     ix_models m = {0};
-    vk_code_kind kind = VK_CODE_S8;
+    vk_code_kind kind = VK_CODE_U8;
     int rescore = 1, whiten = 0, rc = 1;
     vr_whiten_opts wo = vr_whiten_opts_default();
     vr_whiten w = {0};
@@ -309,6 +321,8 @@ static int index_build(int argc, char **argv)
     float *x = NULL;
     uint8_t *ok = NULL;
     char err[1024];
+    const char *text_model = NULL, *fusion = NULL;
+    double titles = 0;
     for (int i = 1; i < argc; i++) {
         int used;
         if (source_opt(&it, argc, argv, &i, err, sizeof err, &used))
@@ -317,7 +331,15 @@ static int index_build(int argc, char **argv)
             continue;
         const char *o = argv[i];
         int has = i + 1 < argc;
-        if (!strcmp(o, "-m") && has) {
+        char *end = NULL;
+        if (!strcmp(o, "--text-model") && has)
+            text_model = argv[++i];
+        else if (!strcmp(o, "--fusion") && has)
+            fusion = argv[++i];
+        else if (!strcmp(o, "--titles") && has && (titles = strtod(argv[i + 1], &end), *end == 0) &&
+                 end != argv[i + 1] && titles >= 0 && titles <= 1)
+            i++;
+        else if (!strcmp(o, "-m") && has) {
             if (ixm_add(&m, argv[++i], c.eo.quiet, err, sizeof err))
                 goto fail;
         } else if (!strcmp(o, "--codes") && has && parse_kind(argv[i + 1], &kind) == 0)
@@ -346,6 +368,13 @@ static int index_build(int argc, char **argv)
     }
     if (m.n == 0 && ixm_add(&m, MODEL_DEFAULT, c.eo.quiet, err, sizeof err))
         goto fail;
+    if ((titles > 0 || fusion) && !text_model) {
+        vf_fail(err, sizeof err, "--titles and --fusion need --text-model");
+        goto fail;
+    }
+    if (text_model &&
+        ixm_set_text(&m, text_model, fusion, (float)titles, c.eo.quiet, err, sizeof err))
+        goto fail;
     if (kind == VK_CODE_F32 || kind == VK_CODE_F16)
         rescore = 0;
     if (whiten && fit_whitening(&m, &it, train, &wo, &c.eo, &w, err, sizeof err))
@@ -353,16 +382,25 @@ static int index_build(int argc, char **argv)
     size_t dim = 0;
     double ips = 0;
     c.eo.label = "catalogue";
-    if (ixm_embed(&m, (const char *const *)it.paths, it.n, whiten ? &w : NULL, &c.eo, &x, &ok, &dim,
-                  &ips, err, sizeof err))
+    if (ixm_embed(&m, (const char *const *)it.paths, (const char *const *)it.titles, it.n,
+                  whiten ? &w : NULL, &c.eo, &x, &ok, &dim, &ips, err, sizeof err))
         goto fail;
     size_t dim_in = 0;
     for (int i = 0; i < m.n; i++)
         dim_in += m.dim[i];
-    char ident[2048];
+    if (m.text_spec[0])
+        dim_in = vr_fusion_dim(&m.fusion);
+    char ident[2048], transform[128];
     ixm_identity(&m, ident, sizeof ident);
+    /* informational: the records that drive it are text.* and the tensors */
+    snprintf(transform, sizeof transform, "l2,concat%s%s",
+             !m.text_spec[0]       ? ""
+             : m.fusion.w == 0     ? ",text-queries"
+             : m.fusion.mode == VR_FUSION_SUM ? ",titles-sum"
+                                   : ",titles-concat",
+             whiten ? ",whiten,l2" : "");
     static ixm_kv kv;
-    ixm_to_kv(&m, whiten ? "l2,concat,whiten,l2" : "l2,concat", &kv);
+    ixm_to_kv(&m, transform, &kv);
     vr_index_tensor tens[2] = {{"whiten.mean", 1, w.d_in, w.mean},
                                {"whiten.proj", w.d_out, w.d_in, w.proj}};
     vr_index_params p = {.kind = kind, .dim_in = dim_in, .dim = dim, .model = ident,
@@ -422,8 +460,8 @@ static int index_add(int argc, char **argv)
         goto fail;
     size_t dim = 0;
     c.eo.label = "new items";
-    if (ixm_embed(&m, (const char *const *)it.paths, it.n, hw ? &w : NULL, &c.eo, &x, &ok, &dim, NULL,
-                  err, sizeof err))
+    if (ixm_embed(&m, (const char *const *)it.paths, (const char *const *)it.titles, it.n,
+                  hw ? &w : NULL, &c.eo, &x, &ok, &dim, NULL, err, sizeof err))
         goto fail;
     if (dim != vr_index_dim(ix)) {
         vf_fail(err, sizeof err, "embeddings are %zu-d, the index stores %zu-d", dim,

@@ -70,7 +70,7 @@ int cmd_info(int argc, char **argv)
     printf("metadata (%zu keys):\n", vw_kv_count(f));
     for (size_t i = 0; i < vw_kv_count(f); i++)
         print_kv(vw_kv_at(f, i));
-    size_t total = 0;
+    size_t total = 0, by_dtype[8] = {0}; /* bytes per vw_dtype: f32 / bf16 / s8 weights */
     printf("tensors (%zu):\n", vw_tensor_count(f));
     for (size_t i = 0; i < vw_tensor_count(f); i++) {
         const vw_tensor *t = vw_tensor_at(f, i);
@@ -79,7 +79,7 @@ int cmd_info(int argc, char **argv)
         for (int d = 0; d < t->ndim && p < sizeof shape; d++)
             p += (size_t)snprintf(shape + p, sizeof shape - p, "%s%" PRId64, d ? "x" : "",
                                   t->dims[d]);
-        printf("  %-40s %-4s %-9s %-18s %10zu B", t->name, vw_dtype_name(t->dtype),
+        printf("  %-40s %-4s %-10s %-18s %10zu B", t->name, vw_dtype_name(t->dtype),
                vw_layout_name(t->layout), t->ndim ? shape : "scalar", t->size);
         if (t->qscheme == VW_Q_TENSOR)
             printf("  q: scale %g zero %d", t->qscale, t->qzero);
@@ -87,8 +87,16 @@ int cmd_info(int argc, char **argv)
             printf("  q: per-channel axis %d", t->qaxis);
         printf("\n");
         total += t->size;
+        if ((unsigned)t->dtype < 8)
+            by_dtype[t->dtype] += t->size;
     }
-    printf("total tensor bytes: %zu\n", total);
+    printf("total tensor bytes: %zu (", total);
+    for (int d = 0, first = 1; d < 8; d++)
+        if (by_dtype[d]) {
+            printf("%s%s %zu", first ? "" : ", ", vw_dtype_name((vw_dtype)d), by_dtype[d]);
+            first = 0;
+        }
+    printf(")\n");
     int rc = 0;
     if (verify) {
         int recorded;

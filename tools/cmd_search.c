@@ -15,6 +15,12 @@
 
 static const char usage_text[] =
     "usage: vireo search -i INDEX.vix [options] QUERY_IMAGE...\n"
+    "       vireo search -i INDEX.vix --text PHRASE [--text PHRASE]... [QUERY_IMAGE...]\n"
+    "  --text PHRASE   query by text with the index's text model (index build --text-model);\n"
+    "                  with images too: one phrase for every image, or one per image (in order),\n"
+    "                  each query fusing the image and its phrase\n"
+    "  --text-weight W the phrase's weight in an image + text query (default: the index's titles\n"
+    "                  weight, or 0.5 when its items have no titles)\n"
     "  -k K            results per query (default 10)\n"
     "  --json          one JSON object per query\n"
     "  --rescore K     re-score the best K candidates exactly with the f16 copy (default 4k when\n"
@@ -133,10 +139,16 @@ int cmd_search(int argc, char **argv)
     int json = 0, nq = 0, rc = 1;
     ixm_embed_opts eo = {.no_cache = 1, .label = "queries"};
     const char **queries = calloc((size_t)argc + 1, sizeof *queries);
+    const char **texts = calloc((size_t)argc + 1, sizeof *texts);
+    const char **qtext = NULL;
+    int nt = 0;
+    double wq = -1;
     char err[1024];
     double v = 0;
-    if (!queries)
+    if (!queries || !texts) {
+        free(queries), free(texts);
         return 1;
+    }
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         int has = i + 1 < argc;
@@ -149,10 +161,14 @@ int cmd_search(int argc, char **argv)
         }
         if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
             fputs(usage_text, stdout);
-            free(queries);
+            free(queries), free(texts);
             return 0;
         } else if (!strcmp(o, "-i") && has)
             index = argv[++i];
+        else if (!strcmp(o, "--text") && has)
+            texts[nt++] = argv[++i];
+        else if (!strcmp(o, "--text-weight") && end && v <= 1)
+            wq = v, i++;
         else if (!strcmp(o, "-k") && end && v >= 1 && v <= 100000)
             c.k = (size_t)v, i++;
         else if (!strcmp(o, "--rescore") && end && v <= 1e6)
@@ -174,22 +190,35 @@ int cmd_search(int argc, char **argv)
         else if (!strcmp(o, "-m") && has) {
             if (ixm_add(&mo, argv[++i], 1, err, sizeof err)) {
                 fprintf(stderr, "vireo search: %s\n", err);
-                free(queries);
+                free(queries), free(texts);
                 return 1;
             }
         } else if (o[0] != '-')
             queries[nq++] = o;
         else {
             fprintf(stderr, "vireo search: bad argument '%s'\n%s", o, usage_text);
-            free(queries);
+            free(queries), free(texts);
             return 2;
         }
     }
-    if (!index || !nq) {
+    if (!index || (!nq && !nt) || (nq && nt > 1 && nt != nq)) {
+        if (nq && nt > 1 && nt != nq)
+            fprintf(stderr, "vireo search: %d phrases for %d images: give one, or one per image\n",
+                    nt, nq);
         fputs(usage_text, stderr);
-        free(queries);
+        free(queries), free(texts);
         return 2;
     }
+    if (nt) { /* one phrase per query */
+        qtext = calloc((size_t)(nq ? nq : nt) + 1, sizeof *qtext);
+        if (!qtext) {
+            free(queries), free(texts);
+            return 1;
+        }
+        for (int q = 0; q < (nq ? nq : nt); q++)
+            qtext[q] = texts[nt == 1 ? 0 : q];
+    }
+    int nquery = nq ? nq : nt;
     vr_index *ix = NULL;
     float *x = NULL;
     uint8_t *ok = NULL;
@@ -199,9 +228,11 @@ int cmd_search(int argc, char **argv)
      * `vireo index info --verify` so a large index opens at mmap speed. */
     if (vr_index_open(index, VR_INDEX_OPEN_SKIP_BULK_CRC, &ix, err, sizeof err))
         goto fail;
-    ix_models m;
-    if (mo.n) {
+    static ix_models m; /* large: 50 kB of paths */
+    if (mo.n) { /* other image models; the index's text side stays */
         m = mo;
+        if (ixm_text_from_index(ix, &m, eo.quiet, err, sizeof err))
+            goto fail;
     } else if (ixm_from_index(ix, &m, eo.quiet, err, sizeof err))
         goto fail;
     vr_whiten w;
@@ -210,7 +241,10 @@ int cmd_search(int argc, char **argv)
         goto fail;
     size_t dim = 0;
     double ips = 0;
-    if (ixm_embed(&m, queries, (size_t)nq, hw ? &w : NULL, &eo, &x, &ok, &dim, &ips, err, sizeof err))
+    if (wq < 0)
+        wq = m.text_spec[0] && m.fusion.w > 0 ? m.fusion.w : 0.5;
+    if (ixm_queries(&m, nq ? queries : NULL, qtext, (size_t)nquery, (float)wq, hw ? &w : NULL, &eo,
+                    &x, &ok, &dim, &ips, err, sizeof err))
         goto fail;
     if (dim != vr_index_dim(ix)) {
         vf_fail(err, sizeof err, "queries embed to %zu-d, the index stores %zu-d", dim,
@@ -229,7 +263,7 @@ int cmd_search(int argc, char **argv)
     }
     double t0 = progress_now(), tsearch = 0;
     int failed = 0;
-    for (int qi = 0; qi < nq; qi++) {
+    for (int qi = 0; qi < nquery; qi++) {
         if (!ok[qi]) {
             failed++;
             continue; /* reported by the pipeline */
@@ -241,7 +275,13 @@ int cmd_search(int argc, char **argv)
         tsearch += progress_now() - ts;
         if (json) {
             printf("{\"query\":");
-            json_str(stdout, queries[qi]);
+            json_str(stdout, nq ? queries[qi] : "");
+            if (qtext) {
+                printf(",\"text\":");
+                json_str(stdout, qtext[qi]);
+                if (nq)
+                    printf(",\"text_weight\":%g", wq);
+            }
             printf(",\"results\":[");
             for (size_t t = 0; t < n; t++) {
                 printf("%s{\"rank\":%zu,\"id\":%llu,\"score\":%.6f,\"title\":", t ? "," : "", t + 1,
@@ -253,7 +293,10 @@ int cmd_search(int argc, char **argv)
             }
             printf("]}\n");
         } else {
-            printf("%s\n", queries[qi]);
+            if (nq && qtext)
+                printf("%s + \"%s\" (text weight %g)\n", queries[qi], qtext[qi], wq);
+            else
+                printf(nq ? "%s\n" : "\"%s\"\n", nq ? queries[qi] : qtext[qi]);
             for (size_t t = 0; t < n; t++)
                 printf("  %2zu  %.4f  id %-8llu %-32s %s\n", t + 1, (double)hits[t].score,
                        (unsigned long long)hits[t].id, vr_index_title(ix, hits[t].row),
@@ -264,8 +307,9 @@ int cmd_search(int argc, char **argv)
     if (!eo.quiet)
         fprintf(stderr, "vireo search: %d queries (%d unreadable) against %zu items: embedding %.1f "
                         "images/s, search %.2f ms/query\n",
-                nq, failed, vr_index_live(ix), ips, nq > failed ? 1e3 * tsearch / (nq - failed) : 0.0);
-    rc = failed == nq ? 1 : 0;
+                nquery, failed, vr_index_live(ix), ips,
+                nquery > failed ? 1e3 * tsearch / (nquery - failed) : 0.0);
+    rc = failed == nquery ? 1 : 0;
     goto out;
 fail:
     fprintf(stderr, "vireo search: %s\n", err);
@@ -274,6 +318,6 @@ out:
     free(x), free(ok);
     vr_pool_destroy(pool);
     vr_index_close(ix);
-    free(queries);
+    free(queries), free(texts), free(qtext);
     return rc;
 }

@@ -41,6 +41,17 @@ const char *models_shared_dir(void)
     return "../shared";
 }
 
+const char *models_clip_vocab(void)
+{
+    static char buf[4200];
+    const char *e = getenv("VIREO_CLIP_VOCAB");
+    if (e && *e)
+        return e;
+    snprintf(buf, sizeof buf, "%s/models/clip-tokenizer/bpe_simple_vocab_16e6.txt.gz",
+             models_shared_dir());
+    return buf;
+}
+
 static int ends_with(const char *s, const char *suffix)
 {
     size_t a = strlen(s), b = strlen(suffix);
@@ -83,7 +94,8 @@ int models_cache_dir(char *buf, size_t n)
     return is_dir(buf) ? 0 : -1;
 }
 
-int models_resolve(const char *spec, char *out, size_t outlen, int quiet, char *err, size_t errlen)
+int models_resolve(const char *spec, const char *tower, char *out, size_t outlen, int quiet,
+                   char *err, size_t errlen)
 {
     char src[4096];
     const char *alias = NULL;
@@ -126,12 +138,16 @@ int models_resolve(const char *spec, char *out, size_t outlen, int quiet, char *
     for (char *p = name; *p; p++)
         if (*p == '/' || *p == '.')
             *p = '_';
-    if ((size_t)snprintf(out, outlen, "%s/%s-%08x.vwt", dir, name, (unsigned)(h >> 32)) >= outlen)
+    /* the text tower of a file is its own conversion */
+    const char *suffix = tower && !strcmp(tower, "text") ? "-text" : "";
+    if ((size_t)snprintf(out, outlen, "%s/%s-%08x%s.vwt", dir, name, (unsigned)(h >> 32), suffix) >=
+        outlen)
         return vf_fail(err, errlen, "cache path too long");
     if (stat(out, &ds) == 0 && ds.st_mtime >= ss.st_mtime)
         return 0;
     char e2[512];
     vr_convert_opts o = {0};
+    o.tower = tower;
     char labels[4200];
     if (convert == vr_convert_tflite) {
         snprintf(labels, sizeof labels, "%s/models/coral/imagenet_labels.txt", models_shared_dir());

@@ -20,11 +20,18 @@
 
 /* The shared data directory (no trailing slash). */
 const char *models_shared_dir(void);
-/* Resolves spec to a weight file path in out. Returns 0, or -1 with a message. */
-int models_resolve(const char *spec, char *out, size_t outlen, int quiet, char *err, size_t errlen);
+/* Resolves spec to a weight file path in out, converting (and caching) a
+ * source file. tower ("image" or "text") picks that tower of a two-tower CLIP
+ * file (runtime/convert.h, vr_convert_opts.tower); other sources ignore it.
+ * Returns 0, or -1 with a message. */
+int models_resolve(const char *spec, const char *tower, char *out, size_t outlen, int quiet,
+                   char *err, size_t errlen);
 /* The cache directory ($VIREO_CACHE_DIR, else $XDG_CACHE_HOME/vireo, else
  * ~/.cache/vireo), created if missing. Returns 0, or -1 if there is none. */
 int models_cache_dir(char *buf, size_t n);
+/* CLIP's BPE merges file: $VIREO_CLIP_VOCAB, else
+ * <shared>/models/clip-tokenizer/bpe_simple_vocab_16e6.txt.gz. */
+const char *models_clip_vocab(void);
 /* A short printable name for spec (the alias, or the file name without directories). */
 const char *models_short_name(const char *spec);
 

@@ -63,7 +63,7 @@ static int mem_index_build(const float *x, size_t n, size_t d, vk_code_kind kind
     for (size_t i = 0; i < n; i++)
         ids[i] = i;
     vr_index_params p = {.kind = kind, .dim_in = d, .dim = d, .model = "eval",
-                         .rescore = rescore && (kind == VK_CODE_S8 || kind == VK_CODE_U4)};
+                         .rescore = rescore && vk_code_is_quantized(kind)};
     int rc = vr_index_create(&p, &m->ix, err, errlen) || vr_index_fit(m->ix, x, n, err, errlen) ||
              vr_index_add(m->ix, n, x, ids, NULL, NULL, err, errlen);
     free(ids);

@@ -35,6 +35,11 @@
  * 640 bytes per panel: enough for this layout (512 since requantization rounds
  * once and needs two constants fewer). */
 _Static_assert(sizeof(cq_panel) <= 640, "cq_panel must fit what pack_conv.c reserves");
+/* What the im2col block may write past its last row (im2col_small_body's
+ * full-width stores): the unused part of the 640 bytes per panel, which all
+ * sit before the block, leaves at least this much room after it. */
+#define CQ_COL_SLACK 64
+_Static_assert(640 - sizeof(cq_panel) >= CQ_COL_SLACK, "no room after the im2col block");
 
 /* Pixels per block: A rows of Kp bytes in ~32 KB, a multiple of every tile
  * height (12, 8, 6). Mirrored by vk_conv2d_q8_scratch. */
@@ -45,8 +50,8 @@ static int cq_block(int Kp)
 }
 
 /* Fills the per-panel constants; returns whether some channel shifts left,
- * and the smallest right shift. */
-static int setup(const vk_conv2d_q8_args *a, cq_panel *cst, int32_t zu, int K, int *min_rsh)
+ * and the smallest right shift. (Shared with conv2d_q8_stem.c.) */
+int vk_cq_setup(const vk_conv2d_q8_args *a, cq_panel *cst, int32_t zu, int K, int *min_rsh)
 {
     const int OC = a->g.OC, P = (OC + 15) / 16;
     const __m512i zk =
@@ -227,19 +232,25 @@ VQ_AI void im2col_body(const vk_conv2d_q8_args *a, int m0, int M, int Kp, int32_
 /* im2col_body when a kernel row is one contiguous run of at most 64 bytes
  * (the 3-channel first layer: 3×3 = 9 bytes) and KH <= 16: each kernel row
  * is one masked load, blend and store, and the row pointers are set once per
- * span of pixels within an output row. */
+ * span of pixels within an output row.
+ *
+ * The stores are full 64-byte ones (masked stores are several times slower
+ * on AMD cores, and this loop is store-bound): each runs past its kernel row
+ * into bytes that the next row of the pixel, or the next pixel, writes
+ * afterwards; the last pixel's spills land in the slack after the block
+ * (CQ_COL_SLACK). Bytes K .. Kp are left as they fall: they meet the zero
+ * padding of the packed weights, and the row sums count only the masked
+ * in-image bytes and the padding. */
 VQ_AI void im2col_small_body(const vk_conv2d_q8_args *a, int m0, int M, int Kp, int32_t zu,
                              uint8_t *col, int32_t *rs, const int RS)
 {
     const int C = a->g.C, KH = a->g.KH, KW = a->g.KW, H = a->g.H, W = a->g.W;
     const int OH = a->g.OH, OW = a->g.OW, sh = a->g.stride_h, sw = a->g.stride_w;
     const int pt = a->g.pad_t, pl = a->g.pad_l, dh = a->g.dil_h;
-    const int K = KH * KW * C, KWC = KW * C;
+    const int KWC = KW * C;
     const uint32_t bo = (uint32_t)a->b_offset;
     const __m512i flip = _mm512_set1_epi8(a->a_signed ? (char)0x80 : 0);
     const __m512i padv = _mm512_set1_epi8((char)zu), z = _mm512_setzero_si512();
-    const __mmask64 ktail = _bzhi_u64(~0ull, (unsigned)(Kp - K));
-    const __mmask64 m_run = _bzhi_u64(~0ull, (unsigned)KWC);
     const uint8_t *in = a->in;
     const uint8_t *rowp[16];
     int r = m0 / OW, ow = m0 % OW, n = r / OH, oh = r % OH;
@@ -261,17 +272,16 @@ VQ_AI void im2col_small_body(const vk_conv2d_q8_args *a, int m0, int M, int Kp, 
             __m512i sum = z;
             for (int kh = 0; kh < KH; kh++, dst += KWC) {
                 if (!rowp[kh]) {
-                    _mm512_mask_storeu_epi8(dst, m_run, padv);
+                    _mm512_storeu_si512(dst, padv);
                     continue;
                 }
                 /* the load's mask skips the bytes outside the image */
                 const __m512i v = _mm512_xor_si512(
                     _mm512_maskz_loadu_epi8(m_in, rowp[kh] + (ptrdiff_t)iw0 * C), flip);
-                _mm512_mask_storeu_epi8(dst, m_run, _mm512_mask_blend_epi8(m_in, padv, v));
+                _mm512_storeu_si512(dst, _mm512_mask_blend_epi8(m_in, padv, v));
                 if (RS)
                     sum = _mm512_add_epi64(sum, _mm512_sad_epu8(_mm512_maskz_mov_epi8(m_in, v), z));
             }
-            _mm512_mask_storeu_epi8(dst, ktail, z);
             if (RS) {
                 const int npad = prow * KWC + (KH - prow) * (KW - (hi - lo)) * C;
                 const uint32_t s =
@@ -348,6 +358,8 @@ void vk_conv2d_q8_avx512(const vk_conv2d_q8_args *a, int r0, int r1)
     const vk_conv_geom *g = &a->g;
     if (r0 >= r1)
         return;
+    if (vk_conv2d_q8_stem_avx512(a, r0, r1) == 0) /* C <= 4: no im2col */
+        return;
     const int C = g->C, OC = g->OC, K = g->KH * g->KW * C, K4 = (K + 3) / 4, Kp = 4 * K4;
     const int P = (OC + 15) / 16, PB = cq_block(Kp);
     const int sgn = a->a_signed;
@@ -359,7 +371,7 @@ void vk_conv2d_q8_avx512(const vk_conv2d_q8_args *a, int r0, int r1)
     cq_tile t;
     memset(&t, 0, sizeof t);
     int min_rsh;
-    const int has_left = setup(a, cst, zu, K, &min_rsh);
+    const int has_left = vk_cq_setup(a, cst, zu, K, &min_rsh);
     t.o = vq_out_make(sgn, a->rq.out_min, a->rq.out_max, a->rq.out_zero, has_left, min_rsh);
     t.ldo = g->out_ld;
     uint8_t *out = a->out;

@@ -172,4 +172,13 @@ static const int cq_mr[5] = {0, 12, 12, 8, 6};
 /* [sgn][NV - 1][R - 1], R <= cq_mr[NV] */
 extern const cq_tile_fn vk_cq_tiles[2][4][CQ_MR_MAX];
 
+/* conv2d_q8.c: the per-panel constants of a call (fold: bias − zu·colsum −
+ * zu·bo·K; requantization vectors); returns whether some channel shifts left
+ * and the smallest right shift in *min_rsh. */
+struct vk_conv2d_q8_args;
+int vk_cq_setup(const struct vk_conv2d_q8_args *a, cq_panel *cst, int32_t zu, int K, int *min_rsh);
+/* conv2d_q8_stem.c: few-channel stems (C <= 4) without an im2col; returns 0
+ * when it ran rows [r0, r1), nonzero when the geometry is not one it takes. */
+int vk_conv2d_q8_stem_avx512(const struct vk_conv2d_q8_args *a, int r0, int r1);
+
 #endif

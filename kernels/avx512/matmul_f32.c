@@ -19,6 +19,13 @@
  *         re-read from L1/L2 by each, the B block from L2.
  * While a row tile runs, the next tile's A rows are prefetched into L2 (A is the
  * stream the hardware prefetcher handles worst: 8 short strided runs per tile).
+ * And the row tiles after the first prefetch the *next* (column, K) block of B
+ * into L2, each a share of its lines, spread over its k loop: so B's trip from
+ * DRAM overlaps the block's compute instead of stalling its first row tile.
+ * That matters at transformer shapes (M = 50 tokens of ViT-B/32: every weight
+ * is used by 50 rows only, the first tile of 7 spent its time waiting on DRAM,
+ * and an fc layer's B is 9.4 MB): 50×768×3072 went from 189 to 212 GFLOP/s
+ * (median; docs/BENCHMARKS.md, "Figures: transformers").
  *
  * Accumulators start at zero; C (later K blocks) or bias + residual (first K
  * block) are added after the K loop, from lines prefetched at the start of the
@@ -58,6 +65,11 @@ typedef struct uk_args {
     const float *res;  /* likewise for the residual */
     ptrdiff_t ldr;
     const float *pfa; /* mr rows of A at k0 covering the next row tile, or NULL */
+    /* Next block's B into L2: lines [pf_l0, pf_l1) of the block (line l = row
+     * l % pf_kc of panel l / pf_kc, at pf_base + panel·bs + row·16), pf_per
+     * per 16 k of the k loop; pf_per = 0: none. */
+    const float *pf_base;
+    int pf_kc, pf_l0, pf_l1, pf_per;
     int kc;
     int ntiles;       /* column tiles of nv panels to sweep */
     int first;        /* first K block: add bias/residual instead of C */
@@ -92,6 +104,7 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
     const float *a[MR];
     for (int i = 0; i < mr; i++)
         a[i] = p->A + i * lda;
+    int pl = p->pf_l0, pp = p->pf_kc ? pl / p->pf_kc : 0, pr = pl - pp * p->pf_kc;
 
     for (int t = 0; t < p->ntiles; t++) {
         const float *B = p->B + (ptrdiff_t)t * nv * bs;
@@ -113,6 +126,14 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
         }
         int k = 0;
         for (; k + 16 <= kc; k += 16) {
+            if (p->pf_per) {
+                for (int j = 0; j < p->pf_per && pl < p->pf_l1; j++, pl++) {
+                    _mm_prefetch((const char *)(p->pf_base + (ptrdiff_t)pp * bs + 16 * pr),
+                                 _MM_HINT_T1);
+                    if (++pr == p->pf_kc)
+                        pr = 0, pp++;
+                }
+            }
             /* One line per row of the next tile every 16 k of the first
              * column tile: the next A tile is in L2 long before it is used. */
             if (t == 0 && p->pfa) {
@@ -268,6 +289,21 @@ void vk_matmul_f32_avx512(const vk_matmul_f32_args *a, int m0, int m1, int n0, i
             p.act = last && (a->act == VK_ACT_RELU || a->act == VK_ACT_RELU6) ? a->act
                                                                                : VK_ACT_NONE;
             const int act_pass = last && (a->act == VK_ACT_GELU || a->act == VK_ACT_QUICKGELU);
+            /* the next block in loop order, whose B rows tiles 1.. prefetch */
+            int pf_lines = 0;
+            p.pf_base = NULL;
+            p.pf_kc = p.pf_l0 = p.pf_l1 = 0;
+            if (!small && nt > 1) {
+                const int jn = kb + 1 < nkb ? jc : jc + nc;
+                const int kn0 = kb + 1 < nkb ? k0 + kc_step : 0;
+                if (jn < n1) {
+                    const int jne = n1 - jn < nc ? n1 : jn + nc;
+                    const int np = (jne + 15) / 16 - jn / 16;
+                    p.pf_kc = K - kn0 < kc_step ? K - kn0 : kc_step;
+                    p.pf_base = a->Bp + (ptrdiff_t)(jn / 16) * bs + (ptrdiff_t)kn0 * 16;
+                    pf_lines = np * p.pf_kc;
+                }
+            }
             for (int t = 0; t < nt; t++) {
                 const int i0 = m0 + (int)((long)M * t / nt);
                 const int i1 = m0 + (int)((long)M * (t + 1) / nt);
@@ -286,6 +322,13 @@ void vk_matmul_f32_avx512(const vk_matmul_f32_args *a, int m0, int m1, int n0, i
                 /* B comes from L3/DRAM for the first row tile of a block (and
                  * every tile when M is small), from L2 for the others. */
                 const uk_fn(*tab)[SMALL_NV + 1] = uk_tab[small || t == 0];
+                p.pf_per = 0;
+                if (pf_lines && t > 0) {
+                    p.pf_l0 = (int)((long)pf_lines * (t - 1) / (nt - 1));
+                    p.pf_l1 = (int)((long)pf_lines * t / (nt - 1));
+                    const int steps = (nfull > 0 ? nfull : 1) * (kc / 16);
+                    p.pf_per = steps > 0 ? (p.pf_l1 - p.pf_l0 + steps - 1) / steps : 0;
+                }
                 if (nfull > 0) {
                     p.ntiles = nfull;
                     p.mlast = 0xFFFF;
@@ -301,6 +344,8 @@ void vk_matmul_f32_avx512(const vk_matmul_f32_args *a, int m0, int m1, int n0, i
                     p.res = p.res ? p.res + off : NULL;
                     p.ntiles = 1;
                     p.mlast = (__mmask16)(rem == 16 ? 0xFFFF : (1u << rem) - 1);
+                    if (nfull > 0)
+                        p.pf_per = 0; /* the full tiles did this tile's share */
                     tab[r][tv](&p);
                 }
                 if (act_pass)

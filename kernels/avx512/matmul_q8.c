@@ -177,7 +177,9 @@ enum { KIND_S32, KIND_Q8, KIND_F32 };
 
 typedef struct epi_consts {
     __m512i lo, hi, zero;
-    __m512 as; /* activation scale of the row (F32) */
+    __m512 as;   /* activation scale of the row (F32) */
+    int has_res; /* F32: a residual to add (res below) */
+    __m512 res;  /* F32: the residual of the vector being stored */
 } epi_consts;
 
 AI __m512i out_val(const int KIND, const int HL, const int OF, const vk_act ACT, __m512i v,
@@ -191,7 +193,10 @@ AI __m512i out_val(const int KIND, const int HL, const int OF, const vk_act ACT,
     if (KIND == KIND_F32) {
         /* Same operations and roundings as the reference (no FMA). */
         const __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(v), _mm512_mul_ps(k->as, p->wscale));
-        return _mm512_castps_si512(vk_act512(_mm512_add_ps(f, p->bias_f), ACT));
+        __m512 g = _mm512_add_ps(f, p->bias_f);
+        if (k->has_res)
+            g = _mm512_add_ps(g, k->res);
+        return _mm512_castps_si512(vk_act512(g, ACT));
     }
     return v;
 }
@@ -216,7 +221,13 @@ AI void epi(const int KIND, const int HL, const int OF, const vk_act ACT, const 
 {
     const vk_matmul_q8_args *a = q->a;
     epi_consts k = {.lo = _mm512_set1_epi32(q->lo_z), .hi = _mm512_set1_epi32(q->hi_z),
-                    .zero = _mm512_set1_epi32(a->rq.out_zero)};
+                    .zero = _mm512_set1_epi32(a->rq.out_zero),
+                    .has_res = KIND == KIND_F32 && a->residual != NULL};
+    /* The residual of row m + i from column c on, lanes of mask mk (read
+     * before the store: residual may be C itself). */
+#define RES(i, c, mk) \
+    (k.has_res ? _mm512_maskz_loadu_ps(mk, a->residual + (ptrdiff_t)(m + (i)) * a->ldr + (c)) \
+               : _mm512_setzero_ps())
     /* Local copies: the parameters then stay in registers, where through t
      * every output store (which may alias anything) would force a reload. */
     const vec_params p0 = t->p[0], p1 = t->nv > 1 ? t->p[1] : t->p[0];
@@ -242,13 +253,16 @@ AI void epi(const int KIND, const int HL, const int OF, const vk_act ACT, const 
         for (int i = 0; i < rows; i++) {
             const ptrdiff_t c = (ptrdiff_t)(m + i) * a->ldc + n;
             k.as = ASCALE(i);
-            for (int j = 0; j < t->nv; j++)
+            for (int j = 0; j < t->nv; j++) {
+                k.res = RES(i, n + 16 * j, t->mask[j]);
                 out_put(KIND, a, c + 16 * j, t->mask[j], VAL(_mm512_load_si512(acc + i * NT + 16 * j), j));
+            }
         }
         return;
     }
     for (int i = 0; i < rows; i++) {
         k.as = ASCALE(i);
+        k.res = RES(i, n, 0xffff);
         out_put(KIND, a, (ptrdiff_t)(m + i) * a->ldc + n, 0xffff, VAL(_mm512_load_si512(acc + 16 * i), 0));
     }
     /* Shared vectors: lanes 0-7 end row 2p, lanes 8-15 end row 2p + 1 (the
@@ -259,6 +273,12 @@ AI void epi(const int KIND, const int HL, const int OF, const vk_act ACT, const 
         k.as = ASCALE(i);
         if (KIND == KIND_F32 && two)
             k.as = _mm512_mask_blend_ps(0xff00, k.as, ASCALE(i + 1));
+        if (k.has_res) { /* columns 16-23 of row i in lanes 0-7, of row i + 1 in 8-15 */
+            k.res = RES(i, n + 16, t->mask[1] & 0x00ff);
+            if (two)
+                k.res = _mm512_mask_loadu_ps(k.res, t->mask[1] & 0xff00,
+                                             a->residual + (ptrdiff_t)(m + i + 1) * a->ldr + n + 8);
+        }
         const __m512i v = VAL(_mm512_load_si512(acc + 16 * MRH + 8 * i), 1);
         out_put(KIND, a, c0, t->mask[1] & 0x00ff, v);
         if (two)
@@ -266,6 +286,7 @@ AI void epi(const int KIND, const int HL, const int OF, const vk_act ACT, const 
     }
 #undef VAL
 #undef ASCALE
+#undef RES
 }
 
 typedef void (*epi_fn)(const q8_ctx *q, const col_tile *t, const int32_t *acc, int m, int rows,

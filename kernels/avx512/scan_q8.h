@@ -1,8 +1,14 @@
-/* Shared inner loops of the int8 / 4-bit scans (scan_s8.c, scan_u4.c).
+/* Shared inner loops of the 8-bit / 4-bit scans (scan_s8.c, scan_u8.c,
+ * scan_u4.c).
  *
- * Narrow batches (dims on lanes): a 64-byte chunk of R rows against Q queries,
- * vpdpbusd of unsigned row bytes × signed query bytes into R·Q accumulators,
- * each reduced to one int32 at the end of the row.
+ * Narrow batches (dims on lanes): one row at a time against up to 4 queries,
+ * its 64-byte chunks in address order, vpdpbusd of unsigned row bytes ×
+ * signed query bytes into one accumulator per query (two for one query),
+ * each reduced to one int32 at the end of the row. Walking the rows one after
+ * another keeps the loads a single sequential stream: tiles of 4 or 8 rows
+ * read chunk o of each row in turn (streams row_bytes apart) and measured
+ * 0.77–0.84 of the read bandwidth against 1.0–1.08 for this order (1 GiB of
+ * codes, 512- and 1024-byte rows, one core; docs/RETRIEVAL.md).
  *
  * Wide batches (queries on lanes, vk_scan_pack_queries_q8 layout): the packed
  * slot s holds 4 bytes of each of 16 queries (as q + 128, unsigned); one
@@ -45,6 +51,44 @@ SCAN_INLINE int32_t scan_hsum(__m512i v)
 SCAN_INLINE void scan_prefetch(const uint8_t *p)
 {
     _mm_prefetch((const char *)(uintptr_t)((uintptr_t)p + SCAN_PF_BYTES), _MM_HINT_T0);
+}
+
+/* Dots of one row (p, rb bytes) with Q ≤ 4 queries (q + j·qlen) into d[j],
+ * mod 2^32. flip: the row's bytes XOR 0x80 first (signed codes made
+ * unsigned, c + 128; the caller subtracts 128·Σq). */
+SCAN_INLINE void scan_row_q8(const uint8_t *p, size_t rb, const int8_t *q, size_t qlen, int Q,
+                             int flip, int32_t *d)
+{
+    const __m512i f = _mm512_set1_epi8((char)0x80);
+    __m512i acc[4], acc1 = _mm512_setzero_si512();
+#pragma GCC unroll 4
+    for (int j = 0; j < Q; j++)
+        acc[j] = _mm512_setzero_si512();
+    size_t o = 0;
+    if (Q == 1) /* two chains: one vpdpbusd's latency per 128 bytes */
+        for (; o + 128 <= rb; o += 128) {
+            scan_prefetch(p + o);
+            scan_prefetch(p + o + 64);
+            __m512i c0 = _mm512_load_si512(p + o), c1 = _mm512_load_si512(p + o + 64);
+            if (flip)
+                c0 = _mm512_xor_si512(c0, f), c1 = _mm512_xor_si512(c1, f);
+            acc[0] = _mm512_dpbusd_epi32(acc[0], c0, _mm512_loadu_si512(q + o));
+            acc1 = _mm512_dpbusd_epi32(acc1, c1, _mm512_loadu_si512(q + o + 64));
+        }
+    for (; o < rb; o += 64) {
+        scan_prefetch(p + o);
+        __m512i c = _mm512_load_si512(p + o);
+        if (flip)
+            c = _mm512_xor_si512(c, f);
+#pragma GCC unroll 4
+        for (int j = 0; j < Q; j++)
+            acc[j] = _mm512_dpbusd_epi32(acc[j], c, _mm512_loadu_si512(q + (size_t)j * qlen + o));
+    }
+    if (Q == 1)
+        acc[0] = _mm512_add_epi32(acc[0], acc1);
+#pragma GCC unroll 4
+    for (int j = 0; j < Q; j++)
+        d[j] = scan_hsum(acc[j]);
 }
 
 SCAN_INLINE __m512i scan_bcast32(const uint8_t *p)

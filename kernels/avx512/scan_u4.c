@@ -1,82 +1,74 @@
 /* AVX-512 VNNI 4-bit scan (kernels.h "Flat-index scans"; loops in scan_q8.h).
  * A 64-byte chunk of codes is 128 dims: AND 0x0F gives the low nibbles and a
  * 16-bit shift by 4 plus AND the high ones, already in the query's nibble
- * order, so no shuffles. Narrow batches: nibbles (unsigned) × query (signed),
- * no correction. Wide batches: rows are unpacked chunk by chunk into a small
- * stack buffer of signed bytes 0 … 15, then the queries-on-lanes loop of
- * scan_s8 runs over it. */
+ * order, so no shuffles. Narrow batches: row by row (pairs of rows for 3–4
+ * queries) × up to 4 queries, nibbles (unsigned) × query (signed), no
+ * correction. Wide batches: rows are
+ * unpacked chunk by chunk into a small stack buffer of signed bytes 0 … 15,
+ * then the queries-on-lanes loop of scan_s8 runs over it. */
 #include "avx512.h"
 #include "scan_q8.h"
 
-#define NARROW_R 4
 #define NARROW_Q 4
 #define WIDE_MIN_Q 6
 #define WIDE_CHUNK 256 /* code bytes per row unpacked at a time (512 values) */
 
-SCAN_INLINE void narrow_tile(const vk_scan_args *a, size_t r, int R, int j0, int Q, int32_t *out)
+/* Rows [r, r+R) × queries [j0, j0+Q), each row's chunks in address order
+ * (scan_q8.h); below 4 (row, query) pairs, low and high nibbles go into
+ * separate accumulators (two chains).
+ * R = 2 for 3–4 queries: the pair shares each query load, which otherwise
+ * bound the loop (2 loads per 2 vpdpbusd). */
+SCAN_INLINE void narrow_tile(const vk_scan_args *a, size_t r, int R, size_t r0, int j0, int Q)
 {
-    const int8_t *q = a->q;
+    const int8_t *q = (const int8_t *)a->q + (size_t)j0 * a->qlen;
     const __m512i lo4 = _mm512_set1_epi8(0x0f);
-    __m512i acc[NARROW_R][NARROW_Q];
-#pragma GCC unroll 4
+    const uint8_t *p = a->codes + r * a->row_bytes;
+    __m512i al[2][NARROW_Q], ah[2][NARROW_Q];
+#pragma GCC unroll 2
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 4
         for (int j = 0; j < Q; j++)
-            acc[i][j] = _mm512_setzero_si512();
+            al[i][j] = ah[i][j] = _mm512_setzero_si512();
     for (size_t o = 0; o < a->row_bytes; o += 64) {
-        __m512i lo[NARROW_R], hi[NARROW_R];
-#pragma GCC unroll 4
+        __m512i lo[2], hi[2];
+#pragma GCC unroll 2
         for (int i = 0; i < R; i++) {
-            const uint8_t *p = a->codes + (r + (size_t)i) * a->row_bytes + o;
-            scan_prefetch(p);
-            __m512i c = _mm512_load_si512(p);
+            scan_prefetch(p + (size_t)i * a->row_bytes + o);
+            __m512i c = _mm512_load_si512(p + (size_t)i * a->row_bytes + o);
             lo[i] = _mm512_and_si512(c, lo4);
             hi[i] = _mm512_and_si512(_mm512_srli_epi16(c, 4), lo4);
         }
 #pragma GCC unroll 4
         for (int j = 0; j < Q; j++) {
-            const int8_t *qj = q + (size_t)(j0 + j) * a->qlen + 2 * o;
+            const int8_t *qj = q + (size_t)j * a->qlen + 2 * o;
             __m512i ql = _mm512_loadu_si512(qj), qh = _mm512_loadu_si512(qj + 64);
-#pragma GCC unroll 4
+#pragma GCC unroll 2
             for (int i = 0; i < R; i++) {
-                acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], lo[i], ql);
-                acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], hi[i], qh);
+                al[i][j] = _mm512_dpbusd_epi32(al[i][j], lo[i], ql);
+                if (R * Q >= 4) /* enough chains already: fewer registers */
+                    al[i][j] = _mm512_dpbusd_epi32(al[i][j], hi[i], qh);
+                else
+                    ah[i][j] = _mm512_dpbusd_epi32(ah[i][j], hi[i], qh);
             }
         }
     }
-#pragma GCC unroll 4
+    int32_t *out = a->out;
+#pragma GCC unroll 2
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 4
         for (int j = 0; j < Q; j++)
-            out[(r + (size_t)i) * a->ldo + (size_t)(j0 + j)] = scan_hsum(acc[i][j]);
+            out[(r + (size_t)i - r0) * a->ldo + (size_t)(j0 + j)] =
+                scan_hsum(_mm512_add_epi32(al[i][j], ah[i][j]));
 }
 
-static void narrow_rows(const vk_scan_args *a, size_t r0, size_t r1, int j0, int j1)
+SCAN_INLINE void narrow_group(const vk_scan_args *a, size_t r0, size_t r1, int j0, int Q)
 {
-    vk_scan_args b = *a;
-    b.codes = a->codes + r0 * a->row_bytes; /* rows and out based at 0 */
-    int32_t *out = a->out;
-    size_t n = r1 - r0;
-    for (int j = j0; j < j1; j += NARROW_Q) {
-        int Q = j1 - j < NARROW_Q ? j1 - j : NARROW_Q;
-        size_t r = 0;
-        for (; r + NARROW_R <= n; r += NARROW_R) {
-            switch (Q) {
-            case 1: narrow_tile(&b, r, NARROW_R, j, 1, out); break;
-            case 2: narrow_tile(&b, r, NARROW_R, j, 2, out); break;
-            case 3: narrow_tile(&b, r, NARROW_R, j, 3, out); break;
-            default: narrow_tile(&b, r, NARROW_R, j, 4, out); break;
-            }
-        }
-        for (; r < n; r++) {
-            switch (Q) {
-            case 1: narrow_tile(&b, r, 1, j, 1, out); break;
-            case 2: narrow_tile(&b, r, 1, j, 2, out); break;
-            case 3: narrow_tile(&b, r, 1, j, 3, out); break;
-            default: narrow_tile(&b, r, 1, j, 4, out); break;
-            }
-        }
-    }
+    size_t r = r0;
+    if (Q >= 3)
+        for (; r + 2 <= r1; r += 2)
+            narrow_tile(a, r, 2, r0, j0, Q);
+    for (; r < r1; r++)
+        narrow_tile(a, r, 1, r0, j0, Q);
 }
 
 SCAN_INLINE void wide_tile(const vk_scan_args *a, size_t r, int R, int g, int32_t *out)
@@ -93,6 +85,9 @@ SCAN_INLINE void wide_tile(const vk_scan_args *a, size_t r, int R, int g, int32_
         for (int i = 0; i < R; i++) {
             const uint8_t *src = a->codes + (r + (size_t)i) * a->row_bytes + cb;
             for (size_t o = 0; o < n; o += 64) {
+                /* the same bytes of the next tile: the unpacking stalls on every miss otherwise */
+                _mm_prefetch((const char *)((uintptr_t)(src + o) + SCAN_WIDE_ROWS * a->row_bytes),
+                             _MM_HINT_T0);
                 __m512i c = _mm512_load_si512(src + o);
                 _mm512_store_si512(buf[i] + 2 * o, _mm512_and_si512(c, lo4));
                 _mm512_store_si512(buf[i] + 2 * o + 64,
@@ -118,6 +113,13 @@ void vk_scan_u4_avx512(const vk_scan_args *a, size_t r0, size_t r1)
                 wide_tile(a, r, 1, g, out + (r - r0) * a->ldo + j0);
             continue;
         }
-        narrow_rows(a, r0, r1, j0, j1);
+        for (int j = j0; j < j1; j += NARROW_Q) {
+            switch (j1 - j < NARROW_Q ? j1 - j : NARROW_Q) {
+            case 1: narrow_group(a, r0, r1, j, 1); break;
+            case 2: narrow_group(a, r0, r1, j, 2); break;
+            case 3: narrow_group(a, r0, r1, j, 3); break;
+            default: narrow_group(a, r0, r1, j, 4); break;
+            }
+        }
     }
 }

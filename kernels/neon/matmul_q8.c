@@ -72,11 +72,18 @@ static void epi_row(const vk_matmul_q8_args *a, const q8_cols *c, const vqn_out 
     case VK_Q8_OUT_F32: {
         float *dst = (float *)a->C + off;
         const float32x4_t as = vdupq_n_f32(a->a_scale[a->a_scale_per_row ? m : 0]);
-        float t[16];
+        float t[16], rbuf[16] = {0};
+        const float *res = NULL;
+        if (a->residual) { /* whole vectors from a copy: w may be < 16 */
+            memcpy(rbuf, a->residual + (ptrdiff_t)m * a->ldr + n, (size_t)w * sizeof *rbuf);
+            res = rbuf;
+        }
         for (int v = 0; v < 4; v++) {
             /* (float)acc · (sa·sw) + bias: the reference's three roundings */
             float32x4_t f = vmulq_f32(vcvtq_f32_s32(acc[v]), vmulq_f32(as, c->wscale[v]));
             f = vaddq_f32(f, c->bias_f[v]);
+            if (res) /* read before the store: may be C itself */
+                f = vaddq_f32(f, vld1q_f32(res + 4 * v));
             if (a->act == VK_ACT_RELU || a->act == VK_ACT_RELU6)
                 f = vqn_relu(f, a->act == VK_ACT_RELU6);
             vst1q_f32(t + 4 * v, f);

@@ -4,11 +4,27 @@
 #include "../kernels.h"
 void vk_scan_s8_neon(const vk_scan_args *a, size_t r0, size_t r1);
 void vk_scan_u4_neon(const vk_scan_args *a, size_t r0, size_t r1);
+void vk_scan_u8_neon(const vk_scan_args *a, size_t r0, size_t r1);
 void vk_matmul_f32_neon(const vk_matmul_f32_args *a, int m0, int m1, int n0, int n1);
 void vk_matmul_q8_neon(const vk_matmul_q8_args *a, int m0, int m1, int n0, int n1);
+void vk_quant_rows_neon(const float *x, ptrdiff_t ldx, int N, uint8_t *y, ptrdiff_t ldy,
+                        float *scale, int r0, int r1);
 void vk_conv2d_f32_neon(const vk_conv2d_f32_args *a, int r0, int r1);
 void vk_dwconv_f32_neon(const vk_dwconv_f32_args *a, int r0, int r1);
+void vk_matmul_bf16_neon(const vk_matmul_bf16_args *a, int m0, int m1, int n0, int n1);
+void vk_conv2d_bf16_neon(const vk_conv2d_bf16_args *a, int r0, int r1);
+void vk_dwconv_bf16_neon(const vk_dwconv_bf16_args *a, int r0, int r1);
 void vk_attention_f32_neon(const vk_attention_f32_args *a, int w0, int w1);
 void vk_conv2d_q8_neon(const vk_conv2d_q8_args *a, int r0, int r1);
 void vk_dwconv_q8_neon(const vk_dwconv_q8_args *a, int r0, int r1);
+/* quantized add, pooling, mean (bit-identical to the reference) */
+void vk_add_q8_neon(const void *a, const void *b, void *y, const vk_add_q8_params *p, size_t i0,
+                    size_t i1);
+void vk_avgpool_q8_neon(const vk_conv_geom *g, const void *in, void *out, int is_signed,
+                        int32_t lo, int32_t hi, int r0, int r1);
+void vk_maxpool_q8_neon(const vk_conv_geom *g, const void *in, void *out, int is_signed,
+                        int32_t lo, int32_t hi, int r0, int r1);
+void vk_mean_q8_neon(const void *in, ptrdiff_t in_ld, int HW, int C, int is_signed,
+                     int32_t in_zero, int32_t mult, int shift, int32_t out_zero, int32_t lo,
+                     int32_t hi, void *out, int n0, int n1);
 #endif

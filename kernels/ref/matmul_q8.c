@@ -25,6 +25,8 @@ static int32_t requant(int32_t acc, const vk_requant *rq, int n, int32_t lo, int
 
 void vk_matmul_q8_ref(const vk_matmul_q8_args *a, int m0, int m1, int n0, int n1)
 {
+    if (m0 >= m1 || n0 >= n1)
+        return;
     const int K = a->K, K4 = (K + 3) / 4;
     int32_t lo = a->rq.out_min, hi = a->rq.out_max;
     /* The clamp bounds also saturate to the output type (out_min <= out_max
@@ -66,6 +68,8 @@ void vk_matmul_q8_ref(const vk_matmul_q8_args *a, int m0, int m1, int n0, int n1
                                      a->w_scale[a->w_scale_per_channel ? n : 0];
                     float v = (float)s * sc;
                     v = v + (a->bias_f32 ? a->bias_f32[n] : 0.0f);
+                    if (a->residual) /* read before the store: may be C itself */
+                        v = v + a->residual[(ptrdiff_t)m * a->ldr + n];
                     ((float *)a->C)[o] = vk_act1(v, a->act);
                     break;
                 }

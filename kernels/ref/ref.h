@@ -4,8 +4,13 @@
 #include "../kernels.h"
 void vk_matmul_f32_ref(const vk_matmul_f32_args *a, int m0, int m1, int n0, int n1);
 void vk_matmul_q8_ref(const vk_matmul_q8_args *a, int m0, int m1, int n0, int n1);
+void vk_quant_rows_ref(const float *x, ptrdiff_t ldx, int N, uint8_t *y, ptrdiff_t ldy,
+                       float *scale, int r0, int r1);
 void vk_conv2d_f32_ref(const vk_conv2d_f32_args *a, int r0, int r1);
 void vk_dwconv_f32_ref(const vk_dwconv_f32_args *a, int r0, int r1);
+void vk_matmul_bf16_ref(const vk_matmul_bf16_args *a, int m0, int m1, int n0, int n1);
+void vk_conv2d_bf16_ref(const vk_conv2d_bf16_args *a, int r0, int r1);
+void vk_dwconv_bf16_ref(const vk_dwconv_bf16_args *a, int r0, int r1);
 
 void vk_attention_f32_ref(const vk_attention_f32_args *a, int w0, int w1);
 void vk_layernorm_f32_ref(const float *x, ptrdiff_t ldx, float *y, ptrdiff_t ldy, int N,
@@ -43,4 +48,5 @@ void vk_mean_q8_ref(const void *in, ptrdiff_t in_ld, int HW, int C, int is_signe
 void vk_scan_f32_ref(const vk_scan_args *a, size_t r0, size_t r1);
 void vk_scan_s8_ref(const vk_scan_args *a, size_t r0, size_t r1);
 void vk_scan_u4_ref(const vk_scan_args *a, size_t r0, size_t r1);
+void vk_scan_u8_ref(const vk_scan_args *a, size_t r0, size_t r1);
 #endif

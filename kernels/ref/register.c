@@ -9,6 +9,7 @@ void vk_register_ref(vk_ops *o)
     (void)o;
     VK_SET(o, matmul_f32, vk_matmul_f32_ref, VK_ISA_REF, "ref: scalar loops");
     VK_SET(o, matmul_q8, vk_matmul_q8_ref, VK_ISA_REF, "ref: direct loops, int64");
+    VK_SET(o, quant_rows, vk_quant_rows_ref, VK_ISA_REF, "ref: scalar, per-row symmetric int8");
     VK_SET(o, conv2d_f32, vk_conv2d_f32_ref, VK_ISA_REF, "ref: direct loops");
     VK_SET(o, dwconv_f32, vk_dwconv_f32_ref, VK_ISA_REF, "ref: direct loops");
     VK_SET(o, attention_f32, vk_attention_f32_ref, VK_ISA_REF, "ref: two-pass per query");
@@ -31,4 +32,8 @@ void vk_register_ref(vk_ops *o)
     VK_SET(o, scan_f32, vk_scan_f32_ref, VK_ISA_REF, "ref: scalar float sums");
     VK_SET(o, scan_s8, vk_scan_s8_ref, VK_ISA_REF, "ref: direct loops, int32");
     VK_SET(o, scan_u4, vk_scan_u4_ref, VK_ISA_REF, "ref: direct loops, int32");
+    VK_SET(o, scan_u8, vk_scan_u8_ref, VK_ISA_REF, "ref: direct loops, int32");
+    VK_SET(o, matmul_bf16, vk_matmul_bf16_ref, VK_ISA_REF, "ref: scalar loops, A rounded to bf16");
+    VK_SET(o, conv2d_bf16, vk_conv2d_bf16_ref, VK_ISA_REF, "ref: direct loops, input rounded to bf16");
+    VK_SET(o, dwconv_bf16, vk_dwconv_bf16_ref, VK_ISA_REF, "ref: direct loops, f32 input");
 }

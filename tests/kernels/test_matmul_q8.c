@@ -25,6 +25,11 @@
  *     the argument product: relative error (6 + 1.702|x|)·u of the result.
  *   vs oracle:    tol = L·γ_4·(|p| + |b|) + E(|x| + γ_4·(|p| + |b|))
  *   vs reference: twice that (both are within tol of the exact value).
+ * With a residual r (F32 only) one more addition: v = fl(v + r), so
+ *     |v - (p + b + r)| <= γ_5·(|p| + |b| + |r|)
+ * and reference and AVX-512 still agree bit for bit before the activation.
+ * The residual is a separate matrix (its own stride) or C itself (in place,
+ * ldr = ldc: each element read before it is overwritten).
  * Outside the range [m0,m1)×[n0,n1) (and in the ldc padding) nothing may be
  * written; splitting a range into pieces must reproduce one call bit for bit.
  */
@@ -59,6 +64,7 @@ typedef struct qcase {
     vk_q8_out out;
     int per_channel, scale_kind, clamp_kind;
     int a_per_row, w_per_channel, bias_f32;
+    int residual; /* F32: 0 none, 1 its own matrix, 2 in place (C) */
     vk_act act;
     int data;
     int a_fill, b_fill; /* DATA_FILL: every A / B element */
@@ -71,10 +77,10 @@ static void describe(const qcase *c, char *buf, size_t len)
 {
     snprintf(buf, len,
              "M%d N%d K%d lda+%d ldc+%d %s za=%d bo=%d bias%d out=%s pc%d scale%d clamp%d "
-             "arow%d wpc%d bf%d act%d data%d(%d,%d) rows[%d,%d) cols[%d,%d)",
+             "arow%d wpc%d bf%d res%d act%d data%d(%d,%d) rows[%d,%d) cols[%d,%d)",
              c->M, c->N, c->K, c->lda_pad, c->ldc_pad, c->a_signed ? "s8" : "u8", c->a_zero,
              c->b_offset, c->bias, out_name[c->out], c->per_channel, c->scale_kind,
-             c->clamp_kind, c->a_per_row, c->w_per_channel, c->bias_f32, c->act, c->data,
+             c->clamp_kind, c->a_per_row, c->w_per_channel, c->bias_f32, c->residual, c->act, c->data,
              c->a_fill, c->b_fill, c->m0, c->m1, c->n0, c->n1);
 }
 
@@ -128,6 +134,9 @@ static int run_case(const qcase *c0, uint64_t salt)
     const ptrdiff_t lda = (ptrdiff_t)vk_round_up((size_t)(K + c.lda_pad), 8);
     const ptrdiff_t ldc = N + c.ldc_pad;
     const size_t osz = out_size(c.out);
+    if (c.out != VK_Q8_OUT_F32)
+        c.residual = 0;
+    const ptrdiff_t ldr = c.residual == 2 ? ldc : N + 2 * c.ldc_pad + 1;
 
     /* A: exactly M·lda bytes (malloc, not rounded up) and, under ASan, the
      * bytes past K in every row poisoned: a kernel reading past a row faults. */
@@ -141,6 +150,7 @@ static int run_case(const qcase *c0, uint64_t salt)
     float *a_scale = malloc((size_t)M * 4), *w_scale = malloc((size_t)N * 4);
     float *bias_f = c.bias_f32 ? malloc((size_t)N * 4) : NULL;
     int32_t *acc = malloc((size_t)M * N * 4);
+    float *res = c.residual ? malloc((size_t)M * ldr * 4) : NULL;
     unsigned char *Cg = malloc((size_t)M * ldc * osz), *Cr = malloc((size_t)M * ldc * osz);
     const int amin = c.a_signed ? -128 : 0;
     for (ptrdiff_t i = 0; i < M * lda; i++) {
@@ -213,6 +223,8 @@ static int run_case(const qcase *c0, uint64_t salt)
         if (bias_f)
             bias_f[n] = tu_uniform(&r, -3.0f, 3.0f);
     }
+    for (ptrdiff_t i = 0; res && i < M * ldr; i++)
+        res[i] = tu_uniform(&r, -4.0f, 4.0f);
 
     vk_matmul_q8_args a = {
         .M = M, .N = N, .K = K, .A = A, .lda = lda, .a_signed = c.a_signed,
@@ -220,12 +232,24 @@ static int run_case(const qcase *c0, uint64_t salt)
         .bias = bias, .out = c.out, .ldc = ldc, .rq = rq, .a_scale = a_scale,
         .a_scale_per_row = c.a_per_row, .w_scale = w_scale,
         .w_scale_per_channel = c.w_per_channel, .bias_f32 = bias_f, .act = c.act,
+        .residual = c.residual == 1 ? res : NULL, .ldr = ldr,
     };
     memset(Cg, 0xA5, (size_t)M * ldc * osz);
     memset(Cr, 0xA5, (size_t)M * ldc * osz);
+    /* In place: C holds the residual inside the range, the pattern outside. */
+#define FILL_IN_PLACE(buf)                                               \
+    for (int m = c.m0; c.residual == 2 && m < c.m1; m++)                 \
+        memcpy((float *)(buf) + (ptrdiff_t)m * ldc + c.n0, res + (ptrdiff_t)m * ldr + c.n0, \
+               (size_t)(c.n1 - c.n0) * 4)
+    FILL_IN_PLACE(Cg);
+    FILL_IN_PLACE(Cr);
     a.C = Cg;
+    if (c.residual == 2)
+        a.residual = (const float *)Cg;
     ops->matmul_q8(&a, c.m0, c.m1, c.n0, c.n1);
     a.C = Cr;
+    if (c.residual == 2)
+        a.residual = (const float *)Cr;
     ref->matmul_q8(&a, c.m0, c.m1, c.n0, c.n1);
 
     int bad = 0;
@@ -249,8 +273,10 @@ static int run_case(const qcase *c0, uint64_t salt)
                 memcpy(&f, Cr + o, 4);
                 const double p = (double)s * a_scale[c.a_per_row ? m : 0] *
                                  w_scale[c.w_per_channel ? n : 0];
-                const double b = bias_f ? bias_f[n] : 0, x = p + b;
-                const double ein = tu_gamma(4) * (fabs(p) + fabs(b)), y = act_d(x, c.act);
+                const double b = bias_f ? bias_f[n] : 0, rv = res ? res[(ptrdiff_t)m * ldr + n] : 0;
+                const double x = p + b + rv;
+                const double ein = tu_gamma(res ? 5 : 4) * (fabs(p) + fabs(b) + fabs(rv));
+                const double y = act_d(x, c.act);
                 const double tol = 1.13 * ein + act_err(fabs(x) + ein, fabs(y) + ein, c.act);
                 const int exact = c.act == VK_ACT_NONE || c.act == VK_ACT_RELU || c.act == VK_ACT_RELU6;
                 if (!(fabs(g - y) <= tol) || !(fabs(f - y) <= tol) ||
@@ -286,13 +312,17 @@ static int run_case(const qcase *c0, uint64_t salt)
     if (!bad && c.m1 - c.m0 > 1) {
         unsigned char *Cs = malloc((size_t)M * ldc * osz);
         memset(Cs, 0xA5, (size_t)M * ldc * osz);
+        FILL_IN_PLACE(Cs);
         a.C = Cs;
+        if (c.residual == 2)
+            a.residual = (const float *)Cs;
         const int mcut = c.m0 + 1 + (int)(tu_next(&r) % (unsigned)(c.m1 - c.m0 - 1));
         int ncut = c.n0 + VK_Q8_NR * (1 + (int)(tu_next(&r) % 3));
         ncut = ncut < c.n1 ? ncut : c.n1;
         ops->matmul_q8(&a, c.m0, mcut, c.n0, ncut);
         ops->matmul_q8(&a, mcut, c.m1, c.n0, ncut);
-        ops->matmul_q8(&a, c.m0, c.m1, ncut, c.n1);
+        if (ncut < c.n1) /* an empty range: nothing to do (n0 = N breaks the contract) */
+            ops->matmul_q8(&a, c.m0, c.m1, ncut, c.n1);
         if (memcmp(Cs, Cg, (size_t)M * ldc * osz) != 0) {
             tu_fail("%s: split at row %d, column %d differs from one call", desc, mcut, ncut);
             bad = 1;
@@ -303,8 +333,9 @@ static int run_case(const qcase *c0, uint64_t salt)
     for (int m = 0; m < M; m++)
         UNPOISON(A + m * lda + K, (size_t)(lda - K));
     free(A), free(B), tu_free(Bp), tu_free(colsum), free(bias), free(mult), free(shift);
-    free(a_scale), free(w_scale), free(bias_f), free(acc), free(Cg), free(Cr);
+    free(a_scale), free(w_scale), free(bias_f), free(acc), free(Cg), free(Cr), free(res);
     return bad;
+#undef FILL_IN_PLACE
 }
 
 /* A case with every parameter drawn from the stream (the shape given). */
@@ -327,6 +358,7 @@ static qcase random_case(tu_rng *r, int M, int N, int K, int idx)
     c.bias_f32 = (int)(tu_next(r) % 2);
     c.act = (vk_act)(tu_next(r) % 5);
     c.data = (tu_next(r) % 6) == 0 ? DATA_SMALL : DATA_RANDOM;
+    c.residual = (idx / 4) % 3; /* used by F32 outputs only */
     return c;
 }
 
@@ -415,6 +447,7 @@ static void test_param_sweep(void **state)
                             c.w_per_channel = pc;
                             c.a_per_row = bias;
                             c.act = (vk_act)(idx % 5);
+                            c.residual = idx % 3;
                             fails += run_case(&c, 2000 + (uint64_t)idx);
                         }
 }
@@ -558,6 +591,37 @@ static void test_k_tails(void **state)
             }
 }
 
+/* The dynamic-int8 linear's form (tests/models/test_dynq.c runs it in
+ * models): u8 codes with zero point 128 (symmetric s8 + 128), per-row
+ * activation scales, per-channel weight scales, f32 bias, a residual of its
+ * own or in place, every activation, over partial tiles in every dimension
+ * (half tiles of 17-24 columns included) and K tails. */
+static void test_dynamic_linear(void **state)
+{
+    (void)state;
+    static const int Ms[] = {1, 7, 12, 13, 25, 50};
+    static const int Ns[] = {1, 16, 17, 24, 33, 48};
+    static const int Ks[] = {1, 4, 7, 64, 65, 129};
+    tu_rng r = tu_rng_make(9);
+    int idx = 0, fails = 0;
+    for (size_t i = 0; i < sizeof Ms / sizeof *Ms; i++)
+        for (size_t j = 0; j < sizeof Ns / sizeof *Ns; j++)
+            for (size_t k = 0; k < sizeof Ks / sizeof *Ks && fails < 3; k++, idx++) {
+                qcase c = random_case(&r, Ms[i], Ns[j], Ks[k], 0);
+                c.out = VK_Q8_OUT_F32;
+                c.a_signed = 0;
+                c.a_zero = 128;
+                c.b_offset = 0;
+                c.bias = 0;
+                c.a_per_row = 1;
+                c.w_per_channel = 1;
+                c.bias_f32 = idx % 4 != 0;
+                c.residual = idx % 3;
+                c.act = (vk_act)(idx % 5);
+                fails += run_case(&c, 9000 + (uint64_t)idx);
+            }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -567,6 +631,7 @@ int main(void)
         cmocka_unit_test(test_extremes),     cmocka_unit_test(test_row_blocks),
         cmocka_unit_test(test_subranges),
         cmocka_unit_test(test_model_shapes),
+        cmocka_unit_test(test_dynamic_linear),
     };
     tu_ops();
     return cmocka_run_group_tests(tests, NULL, NULL);

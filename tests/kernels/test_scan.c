@@ -1,4 +1,4 @@
-/* Flat-index scans (scan_s8, scan_u4, scan_f32): the dispatched kernel and the
+/* Flat-index scans (scan_s8, scan_u8, scan_u4, scan_f32): the dispatched kernel and the
  * reference against an int64 (double for f32) oracle, over edge dims (1, odd,
  * one below/at/above the 16/64/128-wide blocks and the 256-byte unpack chunk),
  * row counts around the 4- and 8-row tiles, every batch size 1 … 17 and 33
@@ -20,7 +20,8 @@ static const int g_nqs[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 1
 #define NNQ (sizeof g_nqs / sizeof *g_nqs)
 #define NROWS 21 /* 2 full 8-row tiles + 5, and 5 4-row tiles + 1 */
 
-typedef enum { K_S8, K_U4 } qkind;
+typedef enum { K_S8, K_U4, K_U8 } qkind;
+static const char *kname(qkind k) { return k == K_S8 ? "s8" : k == K_U4 ? "u4" : "u8"; }
 
 static int quick(void) { return getenv("VIREO_TEST_QUICK") != NULL; }
 
@@ -31,6 +32,8 @@ static int64_t oracle_q8(qkind k, const uint8_t *row, size_t row_bytes, const in
     for (size_t i = 0; i < row_bytes; i++) {
         if (k == K_S8) {
             s += (int64_t)q[i] * (int8_t)row[i];
+        } else if (k == K_U8) {
+            s += (int64_t)q[i] * row[i];
         } else {
             size_t blk = i / 64 * 64, off = i % 64;
             s += (int64_t)q[2 * blk + off] * (row[i] & 15) + (int64_t)q[2 * blk + 64 + off] * (row[i] >> 4);
@@ -50,13 +53,14 @@ typedef struct q8case {
 } q8case;
 
 /* Random rows: codes for dims < dim (S8 in −128 … 127: a hostile file may hold
- * −128, the kernels must stay exact), zero padding; queries in −127 … 127,
- * zero past dim. extreme: every code and query at its largest magnitude. */
+ * −128, the kernels must stay exact; U8 0 … 255), zero padding; queries in
+ * −127 … 127, zero past dim. extreme: every code and query at its largest
+ * magnitude (codes 127·sign, 15, 255; queries 127·sign for U4 / U8). */
 static void make_q8(q8case *c, tu_rng *rng, int extreme, int sign)
 {
-    vk_code_kind ck = c->kind == K_S8 ? VK_CODE_S8 : VK_CODE_U4;
+    vk_code_kind ck = c->kind == K_S8 ? VK_CODE_S8 : c->kind == K_U8 ? VK_CODE_U8 : VK_CODE_U4;
     c->row_bytes = vk_code_row_bytes(ck, c->dim);
-    c->qlen = c->kind == K_S8 ? c->row_bytes : 2 * c->row_bytes;
+    c->qlen = c->kind == K_U4 ? 2 * c->row_bytes : c->row_bytes;
     c->codes = tu_alloc(c->n * c->row_bytes);
     c->q = tu_alloc((size_t)c->nq * c->qlen);
     c->qt = tu_alloc(vk_scan_pack_q8_bytes(c->nq, c->qlen));
@@ -66,6 +70,8 @@ static void make_q8(q8case *c, tu_rng *rng, int extreme, int sign)
             if (c->kind == K_S8) {
                 int v = extreme ? 127 * sign : (int)(tu_next(rng) % 256) - 128;
                 row[d] = (uint8_t)(int8_t)v;
+            } else if (c->kind == K_U8) {
+                row[d] = (uint8_t)(extreme ? 255 : tu_next(rng) % 256);
             } else {
                 unsigned v = extreme ? 15 : (unsigned)(tu_next(rng) % 16);
                 row[d / 2] |= (uint8_t)((d & 1) ? v << 4 : v);
@@ -73,7 +79,7 @@ static void make_q8(q8case *c, tu_rng *rng, int extreme, int sign)
         }
     for (int j = 0; j < c->nq; j++)
         for (size_t d = 0; d < c->dim; d++) {
-            size_t i = c->kind == K_S8 ? d : vk_scan_u4_query_index(d);
+            size_t i = c->kind == K_U4 ? vk_scan_u4_query_index(d) : d;
             c->q[(size_t)j * c->qlen + i] =
                 (int8_t)(extreme ? 127 * (c->kind == K_S8 ? 1 : sign)
                                  : (int)(tu_next(rng) % 255) - 127);
@@ -104,7 +110,7 @@ static int run_q8(const char *who, vk_scan_fn fn, const q8case *c, int packed, s
             if (got != want) {
                 tu_fail("%s %s dim %zu n %zu nq %d packed %d rows [%zu,%zu): row %zu query %d: "
                         "got %d want %lld",
-                        who, c->kind == K_S8 ? "s8" : "u4", c->dim, c->n, c->nq, packed, r0, r1, r,
+                        who, kname(c->kind), c->dim, c->n, c->nq, packed, r0, r1, r,
                         j, got, (long long)want);
                 bad = 1;
             }
@@ -125,8 +131,8 @@ static int run_q8(const char *who, vk_scan_fn fn, const q8case *c, int packed, s
 static void check_q8_kind(qkind kind)
 {
     const vk_ops *ops = tu_ops(), *ref = tu_ref();
-    vk_scan_fn fn = kind == K_S8 ? ops->scan_s8 : ops->scan_u4;
-    vk_scan_fn rfn = kind == K_S8 ? ref->scan_s8 : ref->scan_u4;
+    vk_scan_fn fn = kind == K_S8 ? ops->scan_s8 : kind == K_U8 ? ops->scan_u8 : ops->scan_u4;
+    vk_scan_fn rfn = kind == K_S8 ? ref->scan_s8 : kind == K_U8 ? ref->scan_u8 : ref->scan_u4;
     size_t nd = quick() ? 10 : ND;
     for (size_t di = 0; di < nd; di++)
         for (size_t qi = 0; qi < NNQ; qi++) {
@@ -149,25 +155,30 @@ static void check_q8_kind(qkind kind)
 
 static void test_scan_s8(void **st) { (void)st, check_q8_kind(K_S8); }
 static void test_scan_u4(void **st) { (void)st, check_q8_kind(K_U4); }
+static void test_scan_u8(void **st) { (void)st, check_q8_kind(K_U8); }
 
 /* The largest sums the contract allows: qlen = VK_SCAN_MAX_QLEN with every
- * product at ±127·127 (S8) or ±127·15 (U4). The kernels' +128 offsets wrap
- * int32 internally; the results must still be exact. */
+ * product at ±127·127 (S8) or ±127·15 (U4), qlen = VK_SCAN_MAX_QLEN_U8 with
+ * ±127·255 (U8). The kernels' ±128 offsets wrap int32 internally; the results
+ * must still be exact. */
 static void test_scan_extremes(void **st)
 {
     (void)st;
     const vk_ops *ops = tu_ops();
-    for (int kind = K_S8; kind <= K_U4; kind++)
+    for (int kind = K_S8; kind <= K_U8; kind++)
         for (int sign = -1; sign <= 1; sign += 2)
             for (int nq = 1; nq <= 16; nq += 15) {
                 tu_rng rng = tu_rng_make(77);
-                /* S8: qlen = row_bytes = dim; U4: qlen = 2·row_bytes = dim. */
-                q8case c = {.kind = (qkind)kind, .dim = VK_SCAN_MAX_QLEN, .n = 9, .nq = nq};
+                /* S8, U8: qlen = row_bytes = dim; U4: qlen = 2·row_bytes = dim. */
+                size_t max = kind == K_U8 ? VK_SCAN_MAX_QLEN_U8 : VK_SCAN_MAX_QLEN;
+                q8case c = {.kind = (qkind)kind, .dim = max, .n = 9, .nq = nq};
                 make_q8(&c, &rng, 1, sign);
-                assert_int_equal(c.qlen, VK_SCAN_MAX_QLEN);
+                assert_int_equal(c.qlen, max);
+                vk_scan_fn fn = kind == K_S8   ? ops->scan_s8
+                                : kind == K_U8 ? ops->scan_u8
+                                               : ops->scan_u4;
                 for (int packed = 0; packed < 2; packed++)
-                    if (run_q8(tu_level(), kind == K_S8 ? ops->scan_s8 : ops->scan_u4, &c, packed,
-                               0, c.n)) {
+                    if (run_q8(tu_level(), fn, &c, packed, 0, c.n)) {
                         free_q8(&c);
                         return;
                     }
@@ -266,7 +277,8 @@ int main(void)
     tu_ops();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pack_layout), cmocka_unit_test(test_scan_s8),
-        cmocka_unit_test(test_scan_u4),     cmocka_unit_test(test_scan_extremes),
+        cmocka_unit_test(test_scan_u4),     cmocka_unit_test(test_scan_u8),
+        cmocka_unit_test(test_scan_extremes),
         cmocka_unit_test(test_scan_f32),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

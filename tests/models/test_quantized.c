@@ -28,7 +28,7 @@
  *        the expected error of the scheme, 3× as the margin of an estimate;
  *    - end to end on 8 other generated images: features (GAP) cosine ≥ 0.99,
  *      the top class equal on most images (logged).
- * 2. Refusals: bf16; int8 of an already quantized model (Coral TFLite);
+ * 2. Refusals: int8 of an already quantized model (Coral TFLite);
  *    a graph with an op that has no int8 form (L2NORM); missing / too few
  *    calibration images.
  * 3. Real photos (../shared GroceryStore: calibration on train images spread
@@ -509,9 +509,7 @@ static void test_refusals(void **state)
     char src[512], dst[512], err[1024];
     snprintf(src, sizeof src, "%s/tests/data/nsfwjs/synthetic/model.json", VIREO_SOURCE_DIR);
     snprintf(dst, sizeof dst, "%s/refused.vwt", g_dir);
-    vr_convert_opts o = {.dtype = VR_CONVERT_BF16};
-    expect_refusal(vr_convert_tfjs(src, dst, &o, err, sizeof err), err, "bf16 storage is not supported", dst);
-    o = (vr_convert_opts){.dtype = VR_CONVERT_INT8, .calib = "/nonexistent-vireo-dir", .calib_n = 2};
+    vr_convert_opts o = (vr_convert_opts){.dtype = VR_CONVERT_INT8, .calib = "/nonexistent-vireo-dir", .calib_n = 2};
     expect_refusal(vr_convert_tfjs(src, dst, &o, err, sizeof err), err, "nonexistent-vireo-dir", dst);
     /* a list of two images, four requested */
     char list[512], img[520];

@@ -1,4 +1,4 @@
-/* kernels/codes.h: names and row sizes, the fitted parameters, the row
+/* kernels/codes.h: names (and parsing them) and row sizes, the fitted parameters, the row
  * layout (padding, nibble order), round-trip error bounds and binary16
  * rounding, and hostile values (NaN, ±inf, out of range). */
 #include <math.h>
@@ -15,10 +15,33 @@ static void test_names_sizes(void **st)
 {
     (void)st;
     assert_string_equal(vk_code_name(VK_CODE_F32), "f32");
-    assert_string_equal(vk_code_name(VK_CODE_S8), "int8");
+    assert_string_equal(vk_code_name(VK_CODE_S8), "int8-sym");
     assert_string_equal(vk_code_name(VK_CODE_U4), "int4");
     assert_string_equal(vk_code_name(VK_CODE_F16), "f16");
-    assert_null(vk_code_name((vk_code_kind)4));
+    assert_string_equal(vk_code_name(VK_CODE_U8), "int8");
+    assert_null(vk_code_name((vk_code_kind)VK_CODE_KINDS));
+    assert_null(vk_code_name((vk_code_kind)-1));
+    /* every kind's name parses back to it; "uint8" is U8 too */
+    for (int i = 0; i < VK_CODE_KINDS; i++) {
+        vk_code_kind k = (vk_code_kind)99;
+        assert_int_equal(vk_code_parse(vk_code_name((vk_code_kind)i), &k), 0);
+        assert_int_equal(k, i);
+    }
+    vk_code_kind k = VK_CODE_F32;
+    assert_int_equal(vk_code_parse("uint8", &k), 0);
+    assert_int_equal(k, VK_CODE_U8);
+    assert_int_equal(vk_code_parse("int16", &k), -1);
+    assert_int_equal(vk_code_parse("", &k), -1);
+    assert_int_equal(vk_code_parse(NULL, &k), -1);
+    assert_int_equal(k, VK_CODE_U8); /* untouched on failure */
+    assert_true(vk_code_is_quantized(VK_CODE_S8) && vk_code_is_quantized(VK_CODE_U8) &&
+                vk_code_is_quantized(VK_CODE_U4));
+    assert_false(vk_code_is_quantized(VK_CODE_F32) || vk_code_is_quantized(VK_CODE_F16) ||
+                 vk_code_is_quantized((vk_code_kind)VK_CODE_KINDS));
+    assert_int_equal(vk_code_row_bytes(VK_CODE_U8, 1), 64);
+    assert_int_equal(vk_code_row_bytes(VK_CODE_U8, 1024), 1024);
+    assert_int_equal(vk_code_row_bytes(VK_CODE_U8, 1025), 1088);
+    assert_int_equal(vk_code_row_bytes(VK_CODE_U8, SIZE_MAX - 3), 0);
     assert_int_equal(vk_code_row_bytes(VK_CODE_S8, 1), 64);
     assert_int_equal(vk_code_row_bytes(VK_CODE_S8, 64), 64);
     assert_int_equal(vk_code_row_bytes(VK_CODE_S8, 65), 128);
@@ -55,6 +78,11 @@ static void test_fit(void **st)
     assert_true(b[1] == 0.0f && a[1] == 1.0f);
     assert_true(b[2] == 3.0f && a[2] == 1.0f);
     assert_true(b[3] == -4.0f && a[3] == 5.0f / 15.0f);
+    vk_code_fit(VK_CODE_U8, &x[0][0], 4, 4, a, b);
+    assert_true(b[0] == -2.0f && a[0] == 3.0f / 255.0f);
+    assert_true(b[1] == 0.0f && a[1] == 1.0f);
+    assert_true(b[2] == 3.0f && a[2] == 1.0f);
+    assert_true(b[3] == -4.0f && a[3] == 5.0f / 255.0f);
     vk_code_fit(VK_CODE_F32, &x[0][0], 4, 4, a, b);
     for (int d = 0; d < 4; d++)
         assert_true(a[d] == 1.0f && b[d] == 0.0f);
@@ -62,12 +90,14 @@ static void test_fit(void **st)
     const float y[2][2] = {{NAN, 1e-42f}, {NAN, -1e-42f}};
     vk_code_fit(VK_CODE_S8, &y[0][0], 2, 2, a, b);
     assert_true(a[0] == 1.0f && isfinite(a[1]) && a[1] > 0.0f);
-    vk_code_fit(VK_CODE_U4, &y[0][0], 2, 2, a, b);
-    assert_true(isfinite(a[0]) && a[0] > 0.0f && isfinite(a[1]) && a[1] > 0.0f);
-    /* a range wider than f32 */
-    const float z[2] = {-3e38f, 3e38f};
-    vk_code_fit(VK_CODE_U4, z, 2, 1, a, b);
-    assert_true(isfinite(a[0]) && a[0] > 0.0f);
+    for (int k = VK_CODE_U4; k <= VK_CODE_U8; k += VK_CODE_U8 - VK_CODE_U4) {
+        vk_code_fit((vk_code_kind)k, &y[0][0], 2, 2, a, b);
+        assert_true(isfinite(a[0]) && a[0] > 0.0f && isfinite(a[1]) && a[1] > 0.0f);
+        /* a range wider than f32: the scale stays finite and so does a·c */
+        const float z[2] = {-3e38f, 3e38f};
+        vk_code_fit((vk_code_kind)k, z, 2, 1, a, b);
+        assert_true(isfinite(a[0]) && a[0] > 0.0f && isfinite(a[0] * (k == VK_CODE_U4 ? 15 : 255)));
+    }
 }
 
 /* Round trip: encode computes v = fl((x − b)/a) (relative error ≤ u), rounds
@@ -102,7 +132,9 @@ static void check_roundtrip(vk_code_kind k, size_t dim, size_t n, tu_rng *rng)
             }
         }
         /* padding is zero: bytes past the payload, and the last high nibble */
-        size_t payload = k == VK_CODE_S8 ? dim : k == VK_CODE_U4 ? (dim + 1) / 2 : dim * 2;
+        size_t payload = k == VK_CODE_S8 || k == VK_CODE_U8 ? dim
+                         : k == VK_CODE_U4                  ? (dim + 1) / 2
+                                                            : dim * 2;
         for (size_t p = payload; p < rb; p++)
             if (row[p]) {
                 tu_fail("%s dim %zu: padding byte %zu is %d", vk_code_name(k), dim, p, row[p]);
@@ -125,6 +157,7 @@ static void test_roundtrip(void **st)
         tu_rng rng = tu_rng_make(0xc0de + i);
         check_roundtrip(VK_CODE_S8, dims[i], 50, &rng);
         check_roundtrip(VK_CODE_U4, dims[i], 50, &rng);
+        check_roundtrip(VK_CODE_U8, dims[i], 50, &rng);
         check_roundtrip(VK_CODE_F16, dims[i], 20, &rng);
     }
 }
@@ -148,6 +181,23 @@ static void test_layout_and_clamping(void **st)
     assert_int_equal(row[0], 3 | 12 << 4);
     assert_int_equal(row[1], 0 | 15 << 4);
     assert_int_equal(row[2], 5);
+    /* U8: nearest (halves up), clamped to 0 … 255, NaN → 0, ±inf clamped */
+    const float a6[6] = {1, 1, 1, 1, 1, 0.5f}, b6[6] = {0, 0, 0, 0, 0, -1};
+    const float x8[6] = {2.5f, 254.6f, -7.0f, 1e30f, NAN, -INFINITY};
+    vk_code_encode(VK_CODE_U8, x8, 6, a6, b6, row);
+    assert_int_equal(row[0], 3);
+    assert_int_equal(row[1], 255);
+    assert_int_equal(row[2], 0);
+    assert_int_equal(row[3], 255);
+    assert_int_equal(row[4], 0);
+    assert_int_equal(row[5], 0);
+    const float x8b[2] = {INFINITY, 0.26f}; /* (0.26 + 1) / 0.5 = 2.52 → 3 */
+    vk_code_encode(VK_CODE_U8, x8b, 2, a6 + 4, b6 + 4, row);
+    assert_int_equal(row[0], 255);
+    assert_int_equal(row[1], 3);
+    float y8[2];
+    vk_code_decode(VK_CODE_U8, row, 2, a6 + 4, b6 + 4, y8);
+    assert_true(y8[0] == 1.0f * 255 + 0 && y8[1] == 0.5f * 3 - 1);
     /* the scan kernels' query order puts each dim where its nibble is read */
     for (size_t d = 0; d < 300; d++) {
         size_t i = vk_scan_u4_query_index(d);

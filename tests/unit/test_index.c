@@ -255,6 +255,8 @@ static void round_trip_case(vk_code_kind kind, size_t dim, int rescore, int tran
             double xv = x[i * dim + d], tol;
             if (kind == VK_CODE_S8 || kind == VK_CODE_U4)
                 tol = a[d] * 0.5 + 1e-5 * (15 * a[d] + fabs(b[d]) + fabs(xv));
+            else if (kind == VK_CODE_U8) /* the same, operands below 255a + |b| + |x| */
+                tol = a[d] * 0.5 + 1e-5 * (255 * a[d] + fabs(b[d]) + fabs(xv));
             else if (kind == VK_CODE_F16)
                 tol = fabs(xv) * 0x1p-11 + 0x1p-25;
             else
@@ -321,13 +323,14 @@ static void round_trip_case(vk_code_kind kind, size_t dim, int rescore, int tran
 
 static void test_round_trip_every_kind(void **state)
 {
-    static const vk_code_kind kinds[] = {VK_CODE_F32, VK_CODE_S8, VK_CODE_U4, VK_CODE_F16};
+    static const vk_code_kind kinds[] = {VK_CODE_F32, VK_CODE_S8, VK_CODE_U4, VK_CODE_F16,
+                                         VK_CODE_U8};
     static const size_t dims[] = {1, 33, 129};
-    for (size_t k = 0; k < 4; k++)
+    for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++)
         for (size_t d = 0; d < 3; d++)
             for (int rescore = 0; rescore < 2; rescore++)
                 for (int tr = 0; tr < 2; tr++) {
-                    int quant = kinds[k] == VK_CODE_S8 || kinds[k] == VK_CODE_U4;
+                    int quant = vk_code_is_quantized(kinds[k]);
                     if (rescore && !quant)
                         continue;
                     round_trip_case(kinds[k], dims[d], rescore, tr, quant ? (d + tr) % 2 : 1);

@@ -25,8 +25,12 @@ const char *__asan_default_options(void);
 const char *__asan_default_options(void) { return "max_allocation_size_mb=64"; }
 
 static char g_dir[64];
+/* The sample's code kind: the symmetric int8 kind (the one 1.0 files hold)
+ * or the asymmetric one (added in 1.1); tests over the sample run for both. */
+static vk_code_kind g_kind = VK_CODE_S8;
+static const vk_code_kind g_kinds[] = {VK_CODE_S8, VK_CODE_U8};
 
-/* A small file that has every section: int8 codes of odd dim with the f16
+/* A small file that has every section: g_kind codes of odd dim with the f16
  * copy, two transform tensors, metadata, seven rows (not a multiple of 8, so
  * the tombstone bitmap has bits past the end), two of them deleted. */
 static uint8_t *sample_bytes(size_t *len)
@@ -38,7 +42,7 @@ static uint8_t *sample_bytes(size_t *len)
     tu_fill_f32(&r, x, ROWS * DIM, -1, 1);
     vr_index_tensor t[2] = {{"whiten.mean", 1, DIM_IN, mean}, {"whiten.proj", DIM, DIM_IN, proj}};
     vr_index_kv kv[1] = {{"transform", "l2,whiten,l2"}};
-    vr_index_params p = {.kind = VK_CODE_S8, .dim_in = DIM_IN, .dim = DIM, .model = "m.vwt:1234",
+    vr_index_params p = {.kind = g_kind, .dim_in = DIM_IN, .dim = DIM, .model = "m.vwt:1234",
                          .rescore = 1, .tensors = t, .ntensors = 2, .kv = kv, .nkv = 1};
     vr_index *ix;
     char err[256];
@@ -130,7 +134,7 @@ static int parse(const uint8_t *b, size_t len, unsigned flags, char *err, size_t
 }
 
 /* ------------------------------------------------------------ the sample */
-static void test_sample_parses(void **state)
+static void sample_parses(void)
 {
     size_t len;
     uint8_t *b = sample_bytes(&len);
@@ -138,7 +142,9 @@ static void test_sample_parses(void **state)
     char err[256];
     if (vf_index_parse(b, len, 0, &ix, err, sizeof err))
         tu_fail("%s", err);
-    assert_int_equal(ix.kind, VK_CODE_S8);
+    assert_int_equal(ix.kind, g_kind);
+    assert_int_equal(le32(b + 64), g_kind); /* the kind number in the header */
+    assert_int_equal(ix.version_minor, VF_INDEX_VERSION_MINOR);
     assert_int_equal(ix.dim, DIM);
     assert_int_equal(ix.dim_in, DIM_IN);
     assert_int_equal(ix.n, ROWS);
@@ -204,6 +210,7 @@ M(m_nsec0, put32(b + 20, 0))
 M(m_nsec17, put32(b + 20, 17))
 M(m_table_off, put64(b + 32, 256))
 M(m_kind, put32(b + 64, 9))
+M(m_kind_next, put32(b + 64, VK_CODE_KINDS)) /* the first number after the known kinds */
 M(m_dim0, put32(b + 56, 0))
 M(m_dim_big, put32(b + 56, VF_INDEX_MAX_DIM + 1))
 M(m_dim_in0, put32(b + 60, 0))
@@ -282,7 +289,7 @@ M(m_truncate_table, *len = 200)
 
 static const broken_case cases[] = {
     {"bad magic", m_magic, 1, "magic"},
-    {"unknown major version", m_major, 1, "version 2.0"},
+    {"unknown major version", m_major, 1, "unsupported index version 2."},
     {"big-endian file", m_bom_be, 1, "big-endian"},
     {"bad byte-order mark", m_bom_bad, 1, "byte-order"},
     {"header size", m_header_size, 1, "header_size"},
@@ -296,6 +303,7 @@ static const broken_case cases[] = {
     {"too many sections", m_nsec17, 1, "section_count"},
     {"section table offset", m_table_off, 1, "section_table_offset"},
     {"unknown code kind", m_kind, 1, "code kind 9"},
+    {"code kind after the last known", m_kind_next, 1, "code kind 5"},
     {"dim 0", m_dim0, 1, "dim 0"},
     {"dim too big", m_dim_big, 1, "dim 65537"},
     {"dim_in 0", m_dim_in0, 1, "dim_in 0"},
@@ -367,7 +375,7 @@ static const broken_case cases[] = {
     {"truncated in the section table", m_truncate_table, 0, "truncated: the section table"},
 };
 
-static void test_broken_files(void **state)
+static void broken_files(void)
 {
     size_t len0;
     uint8_t *good = sample_bytes(&len0);
@@ -387,10 +395,10 @@ static void test_broken_files(void **state)
         if (getenv("VIREO_TEST_VERBOSE"))
             fprintf(stderr, "%-42s -> %s\n", cases[c].name, rc ? err : "ACCEPTED");
         if (rc == 0)
-            tu_fail("case '%s': accepted", cases[c].name);
+            tu_fail("case '%s' (%s codes): accepted", cases[c].name, vk_code_name(g_kind));
         else if (!strstr(err, cases[c].expect))
-            tu_fail("case '%s': error '%s' does not mention '%s'", cases[c].name, err,
-                    cases[c].expect);
+            tu_fail("case '%s' (%s codes): error '%s' does not mention '%s'", cases[c].name,
+                    vk_code_name(g_kind), err, cases[c].expect);
         tu_free(b);
     }
     tu_free(good);
@@ -399,7 +407,7 @@ static void test_broken_files(void **state)
 /* Truncation at every length, as is (file_size disagrees) and with file_size
  * and the header checksum rewritten to match (sections then run past the
  * end): always refused. */
-static void test_truncated_everywhere(void **state)
+static void truncated_everywhere(void)
 {
     size_t len0;
     uint8_t *good = sample_bytes(&len0);
@@ -427,7 +435,7 @@ static void test_truncated_everywhere(void **state)
  * sections, and padding must be zero, so no flip goes unnoticed. With the
  * bulk checksums skipped, flips in CODES / RESCORE pass the parse and are
  * caught by vf_index_check_crcs. */
-static void test_bit_flips_everywhere(void **state)
+static void bit_flips_everywhere(void)
 {
     size_t len;
     uint8_t *good = sample_bytes(&len);
@@ -458,6 +466,50 @@ static void test_bit_flips_everywhere(void **state)
     }
     tu_free(b);
     tu_free(good);
+}
+
+/* Each sample test for every kind of g_kinds. */
+#define FOR_EACH_KIND(name, fn)                                                   \
+    static void name(void **state)                                                \
+    {                                                                             \
+        (void)state;                                                              \
+        for (size_t k = 0; k < sizeof g_kinds / sizeof *g_kinds; k++) {           \
+            g_kind = g_kinds[k];                                                  \
+            fn();                                                                 \
+        }                                                                         \
+        g_kind = VK_CODE_S8;                                                      \
+    }
+FOR_EACH_KIND(test_sample_parses, sample_parses)
+FOR_EACH_KIND(test_broken_files, broken_files)
+FOR_EACH_KIND(test_truncated_everywhere, truncated_everywhere)
+FOR_EACH_KIND(test_bit_flips_everywhere, bit_flips_everywhere)
+
+/* Version 1.1 added code kind 4 and nothing else: a file that says 1.0 (as
+ * every file written before did) reads as before, whatever its kind, and a
+ * higher minor is accepted (additions only). */
+static void test_minor_versions(void **state)
+{
+    (void)state;
+    for (size_t k = 0; k < sizeof g_kinds / sizeof *g_kinds; k++) {
+        g_kind = g_kinds[k];
+        size_t len;
+        uint8_t *b = sample_bytes(&len);
+        for (int minor = 0; minor <= VF_INDEX_VERSION_MINOR + 1; minor++) {
+            put16(b + 10, (uint16_t)minor);
+            fix_header(b, len);
+            vf_index ix;
+            char err[512];
+            if (vf_index_parse(b, len, 0, &ix, err, sizeof err)) {
+                tu_fail("%s codes, version 1.%d: refused: %s", vk_code_name(g_kind), minor, err);
+                continue;
+            }
+            assert_int_equal(ix.version_minor, minor);
+            assert_int_equal(ix.kind, g_kind);
+            vf_index_release(&ix);
+        }
+        tu_free(b);
+    }
+    g_kind = VK_CODE_S8;
 }
 
 /* Random corruption with every checksum repaired: whatever the reader
@@ -549,6 +601,7 @@ int main(void)
         cmocka_unit_test(test_truncated_everywhere),
         cmocka_unit_test(test_bit_flips_everywhere),
         cmocka_unit_test(test_random_corruption),
+        cmocka_unit_test(test_minor_versions),
         cmocka_unit_test(test_writer_reads_back),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
