@@ -234,12 +234,13 @@ static void conv_direct(const vk_conv2d_f32_args *a, int r0, int r1)
     const long long M = (long long)(r1 - r0) * g->OW;
     const int ntr = (g->OW + VK_CONV_MR - 1) / VK_CONV_MR; /* tiles per row */
     /* A 1×1 tile reads its pixels in place, one input row each: when the
-     * pixel stride is a multiple of 4 KB (C = 1024, 2048) all of them fall in
-     * one L1 set, and 14 rows overflow its 8–12 ways, so every broadcast
-     * misses L1 (ResNet-50's 14²×1024→256 ran at half of the 3×3 convs'
-     * rate). Such tiles hold 8 pixels; a 2 KB stride spreads 14 over two
-     * sets. */
-    const int alias = !padded && g->KH == 1 && g->KW == 1 && ((size_t)g->in_ld * 4) % 4096 == 0;
+     * step from one pixel to the next (C · stride floats) is a multiple of
+     * 4 KB (C = 1024 or 2048; C = 512 at stride 2) all of them fall in one
+     * L1 set, and 14 rows overflow its 8–12 ways, so every broadcast misses
+     * L1 (ResNet-50's 14²×1024→256 ran at half of the 3×3 convs' rate). Such
+     * tiles hold 8 pixels; a 2 KB step spreads 14 over two sets. */
+    const int alias = !padded && g->KH == 1 && g->KW == 1 &&
+                      ((size_t)g->in_ld * (size_t)g->stride_w * 4) % 4096 == 0;
     const int mr_max = alias ? 8 : VK_CONV_MR;
     const long long ntiles =
         per_row ? (long long)(r1 - r0) * ntr : (M + mr_max - 1) / mr_max;
