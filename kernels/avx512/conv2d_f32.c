@@ -281,6 +281,16 @@ static void conv_direct(const vk_conv2d_f32_args *a, int r0, int r1)
 
     for (int pb = 0; pb < np; pb += npb) {
         const int pe = pb + npb < np ? pb + npb : np;
+        /* The next N block's weights go to L2 while this block runs, a share
+         * before each tile's panel pair: with few pixels per weight (ResNet's
+         * 7×7 stage, 4-9 MB of weights per conv) the first tile of a block
+         * otherwise waits for them from DRAM. */
+        const int qe = pe + npb < np ? pe + npb : np;
+        const char *pf = (const char *)(a->Wp + (ptrdiff_t)pe * K * 16);
+        const long long pf_lines = (long long)(qe - pe) * K * 16 * 4 / 64;
+        const long long pf_steps = ntiles * ((pe - pb + 1) / 2);
+        const long long pf_chunk = pf_steps > 0 ? (pf_lines + pf_steps - 1) / pf_steps : 0;
+        long long pf_next = 0;
         for (long long t = 0; t < ntiles; t++) {
             long long ms, me;
             if (per_row) {
@@ -323,6 +333,8 @@ static void conv_direct(const vk_conv2d_f32_args *a, int r0, int r1)
             const float *rtile = a->residual ? a->residual + (ptrdiff_t)m * g->out_ld : NULL;
             for (int p = pb; p < pe; p += 2) {
                 const int nv = pe - p >= 2 ? 2 : 1;
+                for (long long e = pf_next + pf_chunk; pf_next < e && pf_next < pf_lines; pf_next++)
+                    _mm_prefetch(pf + pf_next * 64, _MM_HINT_T1);
                 vk_conv_uk_args *t_u = packed ? &u : &d.u;
                 t_u->w = a->Wp + (ptrdiff_t)p * K * 16;
                 t_u->c = ctile + p * 16;
