@@ -362,6 +362,10 @@ static void test_blocks_and_models(void **state)
         mk(1, 14, 14, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1),   /* ResNet 3×3 form */
         mk(1, 14, 14, 24, 144, 1, 1, 1, 1, 0, 0, 0, 0),  /* MobileNetV2 expand */
         mk(1, 14, 14, 64, 256, 1, 1, 2, 1, 0, 0, 0, 0),  /* ResNet downsample */
+        /* 1×1 whose pixel step is a multiple of 4 KB: 8-pixel tiles */
+        mk(1, 7, 9, 1024, 48, 1, 1, 1, 1, 0, 0, 0, 0),   /* C = 1024, M = 63 */
+        mk(1, 10, 10, 512, 40, 1, 1, 2, 1, 0, 0, 0, 0),  /* stride 2, C = 512 */
+        mk(2, 6, 6, 2048, 20, 1, 1, 2, 1, 0, 0, 0, 0),   /* 16 KB step, batch 2 */
     };
     int fails = 0;
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
