@@ -326,7 +326,15 @@ static void conv_direct(const vk_conv2d_f32_args *a, int r0, int r1)
             for (int i = 0; i < mr && inside; i++)
                 inside = d.iw0[i] >= 0 && d.iw0[i] + g->KW - 1 < g->W;
             d.g = inside ? &gm : g;
-            const int packed = small && !inside;
+            /* A short-K 1×1 tile with many output channels is copied too:
+             * the packed micro-kernel's rows are a constant stride apart (one
+             * base register, immediate offsets), while the in-place one loads
+             * a pointer per pixel for every broadcast (14 pointers do not stay
+             * in registers), which costs most where the k loop is short. The
+             * copy is 1/(2·OC) of the tile's work. Measured on ResNet-50's
+             * 56²×64→256 and 28²×128→512 (docs/BENCHMARKS.md); longer K or
+             * fewer channels showed no gain. */
+            const int packed = (small && !inside) || (d.use_pix && K <= 128 && g->OC >= 256);
             if (packed)
                 pack_a(ap, g, a->in, m, mr, (kpos){0, 0, 0}, K);
             float *ctile = a->out + (ptrdiff_t)m * g->out_ld;
