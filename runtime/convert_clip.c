@@ -84,29 +84,10 @@ int vr_convert_clip_text(const char *src, const char *dst, const vr_convert_opts
     const char *const tower[] = {"token_embedding.", "positional_embedding", "transformer.",
                                  "ln_final.", "text_projection"};
     vr_tf_check_unused(&c, tower, 5);
-    if (c.failed)
-        return vr_tf_close(&c, src, -1);
-    if (vr_graph_set_io(c.g, ids, out)) {
-        vr_tf_fail(&c, "%s", vr_graph_error(c.g));
-        return vr_tf_close(&c, src, -1);
-    }
-    vr_tf_model_name(src, name, sizeof name);
-    vw_writer_kv_str(c.w, "model.name", name);
-    vw_writer_kv_str(c.w, "model.arch", "clip_text");
-    vw_writer_kv_str(c.w, "model.source", "openai-clip");
-    vw_writer_kv_str(c.w, "model.tower", "text");
-    vw_writer_kv_str(c.w, "model.act", act_name);
-    vw_writer_kv_u64(c.w, "model.embedding_dim", (uint64_t)E);
-    vw_writer_kv_u64(c.w, "model.layers", (uint64_t)layers);
-    vw_writer_kv_u64(c.w, "model.heads", (uint64_t)blk.heads);
-    vw_writer_kv_u64(c.w, "text.context_length", (uint64_t)ctx);
-    vw_writer_kv_u64(c.w, "text.vocab_size", (uint64_t)V);
-    vw_writer_kv_str(c.w, "text.tokenizer", "clip_bpe_simple_vocab_16e6");
-    if (opts && opts->labels_path && vr_convert_labels(c.w, opts->labels_path, err, errlen))
-        return vr_tf_close(&c, src, -1);
-    if (vr_model_save_checked(c.w, c.g, c.refs, dst, err, errlen))
-        return vr_tf_close(&c, src, -1);
-    return vr_tf_close(&c, src, 0);
+    vr_tf_tower_meta(&c, src, "clip_text", "openai-clip", "text", act_name, E, 0, layers,
+                     blk.heads);
+    vr_tf_text_meta(&c, ctx, V);
+    return vr_tf_finish(&c, src, dst, opts, ids, out, err, errlen);
 }
 
 /* ------------------------------------------------ the CLIP family ---- */

@@ -122,12 +122,6 @@ int vr_convert_clip_visual(const char *src, const char *dst, const vr_convert_op
                                  "ln_pre.", "transformer.", "ln_post.", "proj"};
     vr_tf_check_unused(&c, *pre ? tower : tower + 1, *pre ? 1 : 7);
 #undef NAME
-    if (c.failed)
-        return vr_tf_close(&c, src, -1);
-    if (vr_graph_set_io(c.g, in, out)) {
-        vr_tf_fail(&c, "%s", vr_graph_error(c.g));
-        return vr_tf_close(&c, src, -1);
-    }
     static const struct {
         int P, D, layers;
         const char *arch;
@@ -137,23 +131,8 @@ int vr_convert_clip_visual(const char *src, const char *dst, const vr_convert_op
     for (size_t k = 0; k < sizeof known / sizeof *known; k++)
         if (known[k].P == P && known[k].D == D && known[k].layers == layers)
             arch = known[k].arch;
-    vr_tf_model_name(src, n1, sizeof n1);
-    vw_writer_kv_str(c.w, "model.name", n1);
-    vw_writer_kv_str(c.w, "model.arch", arch);
-    vw_writer_kv_str(c.w, "model.source", "openai-clip");
-    vw_writer_kv_str(c.w, "model.tower", "image");
-    vw_writer_kv_str(c.w, "model.act", act_name);
-    vw_writer_kv_u64(c.w, "model.embedding_dim", (uint64_t)E);
-    vw_writer_kv_u64(c.w, "model.width", (uint64_t)D);
-    vw_writer_kv_u64(c.w, "model.layers", (uint64_t)layers);
-    vw_writer_kv_u64(c.w, "model.heads", (uint64_t)blk.heads);
-    vw_writer_kv_u64(c.w, "model.patch", (uint64_t)P);
-    if (NG != G) /* open_clip's resize_pos_embed */
-        vw_writer_kv_u64(c.w, "model.pos_embed_resized_from", (uint64_t)(G * P));
+    vr_tf_tower_meta(&c, src, arch, "openai-clip", "image", act_name, E, D, layers, blk.heads);
+    vr_tf_patch_meta(&c, P, G, NG);
     vr_tf_clip_preproc(&c, S);
-    if (opts && opts->labels_path && vr_convert_labels(c.w, opts->labels_path, err, errlen))
-        return vr_tf_close(&c, src, -1);
-    if (vr_model_save_checked(c.w, c.g, c.refs, dst, err, errlen))
-        return vr_tf_close(&c, src, -1);
-    return vr_tf_close(&c, src, 0);
+    return vr_tf_finish(&c, src, dst, opts, in, out, err, errlen);
 }

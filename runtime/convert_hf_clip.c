@@ -85,22 +85,6 @@ static int projection(vr_tf *c, const char *name, int x, int W, int64_t *E)
     return vr_tf_linear(c, name, NULL, 0, x, (int)*E, -1, VK_ACT_NONE);
 }
 
-static int finish(vr_tf *c, const char *src, const char *dst, const vr_convert_opts *o, int in,
-                  int out, char *err, size_t errlen)
-{
-    if (c->failed)
-        return vr_tf_close(c, src, -1);
-    if (vr_graph_set_io(c->g, in, out)) {
-        vr_tf_fail(c, "%s", vr_graph_error(c->g));
-        return vr_tf_close(c, src, -1);
-    }
-    if (o && o->labels_path && vr_convert_labels(c->w, o->labels_path, err, errlen))
-        return vr_tf_close(c, src, -1);
-    if (vr_model_save_checked(c->w, c->g, c->refs, dst, err, errlen))
-        return vr_tf_close(c, src, -1);
-    return vr_tf_close(c, src, 0);
-}
-
 int vr_convert_hf_clip_vision(const char *src, const char *dst, const vr_convert_opts *o,
                               char *err, size_t errlen)
 {
@@ -149,24 +133,10 @@ int vr_convert_hf_clip_vision(const char *src, const char *dst, const vr_convert
     out = projection(&c, "visual_projection.weight", out, (int)D, &E);
     const char *const tower[] = {"vision_model.", "visual_projection."};
     vr_tf_check_unused(&c, tower, 2);
-    if (!c.failed) {
-        char name[256];
-        vr_tf_model_name(src, name, sizeof name);
-        vw_writer_kv_str(c.w, "model.name", name);
-        vw_writer_kv_str(c.w, "model.arch", "clip_vit");
-        vw_writer_kv_str(c.w, "model.source", "hf-clip");
-        vw_writer_kv_str(c.w, "model.tower", "image");
-        vw_writer_kv_str(c.w, "model.act", act_name);
-        vw_writer_kv_u64(c.w, "model.embedding_dim", (uint64_t)E);
-        vw_writer_kv_u64(c.w, "model.width", (uint64_t)D);
-        vw_writer_kv_u64(c.w, "model.layers", (uint64_t)layers);
-        vw_writer_kv_u64(c.w, "model.heads", (uint64_t)blk.heads);
-        vw_writer_kv_u64(c.w, "model.patch", (uint64_t)P);
-        if (NG != G) /* HF's interpolate_pos_encoding */
-            vw_writer_kv_u64(c.w, "model.pos_embed_resized_from", (uint64_t)(G * P));
-        vr_tf_clip_preproc(&c, S);
-    }
-    return finish(&c, src, dst, o, in, out, err, errlen);
+    vr_tf_tower_meta(&c, src, "clip_vit", "hf-clip", "image", act_name, E, D, layers, blk.heads);
+    vr_tf_patch_meta(&c, P, G, NG);
+    vr_tf_clip_preproc(&c, S);
+    return vr_tf_finish(&c, src, dst, o, in, out, err, errlen);
 }
 
 int vr_convert_hf_clip_text(const char *src, const char *dst, const vr_convert_opts *o, char *err,
@@ -208,20 +178,7 @@ int vr_convert_hf_clip_text(const char *src, const char *dst, const vr_convert_o
     out = projection(&c, "text_projection.weight", out, (int)W, &E);
     const char *const tower[] = {"text_model.", "text_projection."};
     vr_tf_check_unused(&c, tower, 2);
-    if (!c.failed) {
-        char name[256];
-        vr_tf_model_name(src, name, sizeof name);
-        vw_writer_kv_str(c.w, "model.name", name);
-        vw_writer_kv_str(c.w, "model.arch", "clip_text");
-        vw_writer_kv_str(c.w, "model.source", "hf-clip");
-        vw_writer_kv_str(c.w, "model.tower", "text");
-        vw_writer_kv_str(c.w, "model.act", act_name);
-        vw_writer_kv_u64(c.w, "model.embedding_dim", (uint64_t)E);
-        vw_writer_kv_u64(c.w, "model.layers", (uint64_t)layers);
-        vw_writer_kv_u64(c.w, "model.heads", (uint64_t)blk.heads);
-        vw_writer_kv_u64(c.w, "text.context_length", (uint64_t)ctx);
-        vw_writer_kv_u64(c.w, "text.vocab_size", (uint64_t)V);
-        vw_writer_kv_str(c.w, "text.tokenizer", "clip_bpe_simple_vocab_16e6");
-    }
-    return finish(&c, src, dst, o, ids, out, err, errlen);
+    vr_tf_tower_meta(&c, src, "clip_text", "hf-clip", "text", act_name, E, 0, layers, blk.heads);
+    vr_tf_text_meta(&c, ctx, V);
+    return vr_tf_finish(&c, src, dst, o, ids, out, err, errlen);
 }

@@ -383,6 +383,8 @@ int vr_tf_grid_for_size(vr_tf *c, int S, int P)
 
 void vr_tf_clip_preproc(vr_tf *c, int S)
 {
+    if (c->failed)
+        return;
     /* CLIP's _transform: Resize(S, BICUBIC) of the shorter side (Pillow,
      * antialiased), CenterCrop(S), ToTensor (RGB / 255), Normalize. */
     static const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
@@ -406,6 +408,62 @@ void vr_tf_model_name(const char *src, char *name, size_t len)
     char *dot = strstr(name, ".safetensors");
     if (dot && dot != name)
         *dot = 0;
+}
+
+void vr_tf_tower_meta(vr_tf *c, const char *src, const char *arch, const char *source,
+                      const char *tower, const char *act, int64_t E, int64_t width, int layers,
+                      int heads)
+{
+    if (c->failed)
+        return;
+    char name[256];
+    vr_tf_model_name(src, name, sizeof name);
+    vw_writer_kv_str(c->w, "model.name", name);
+    vw_writer_kv_str(c->w, "model.arch", arch);
+    vw_writer_kv_str(c->w, "model.source", source);
+    if (tower)
+        vw_writer_kv_str(c->w, "model.tower", tower);
+    if (act)
+        vw_writer_kv_str(c->w, "model.act", act);
+    vw_writer_kv_u64(c->w, "model.embedding_dim", (uint64_t)E);
+    if (width)
+        vw_writer_kv_u64(c->w, "model.width", (uint64_t)width);
+    vw_writer_kv_u64(c->w, "model.layers", (uint64_t)layers);
+    vw_writer_kv_u64(c->w, "model.heads", (uint64_t)heads);
+}
+
+void vr_tf_patch_meta(vr_tf *c, int P, int G, int NG)
+{
+    if (c->failed)
+        return;
+    vw_writer_kv_u64(c->w, "model.patch", (uint64_t)P);
+    if (NG != G) /* each library's position-embedding resize (convert_pos_resize.c) */
+        vw_writer_kv_u64(c->w, "model.pos_embed_resized_from", (uint64_t)G * (uint64_t)P);
+}
+
+void vr_tf_text_meta(vr_tf *c, int64_t ctx, int64_t V)
+{
+    if (c->failed)
+        return;
+    vw_writer_kv_u64(c->w, "text.context_length", (uint64_t)ctx);
+    vw_writer_kv_u64(c->w, "text.vocab_size", (uint64_t)V);
+    vw_writer_kv_str(c->w, "text.tokenizer", "clip_bpe_simple_vocab_16e6");
+}
+
+int vr_tf_finish(vr_tf *c, const char *src, const char *dst, const vr_convert_opts *o, int in,
+                 int out, char *err, size_t errlen)
+{
+    if (c->failed)
+        return vr_tf_close(c, src, -1);
+    if (vr_graph_set_io(c->g, in, out)) {
+        vr_tf_fail(c, "%s", vr_graph_error(c->g));
+        return vr_tf_close(c, src, -1);
+    }
+    if (o && o->labels_path && vr_convert_labels(c->w, o->labels_path, err, errlen))
+        return vr_tf_close(c, src, -1);
+    if (vr_model_save_checked(c->w, c->g, c->refs, dst, err, errlen))
+        return vr_tf_close(c, src, -1);
+    return vr_tf_close(c, src, 0);
 }
 
 static int ends_with(const char *s, const char *suffix)

@@ -11,6 +11,7 @@
 
 #include "formats/safetensors.h"
 #include "formats/weights.h"
+#include "runtime/convert.h"
 #include "runtime/graph.h"
 #include "runtime/model.h"
 
@@ -127,7 +128,8 @@ int vr_pos_resize(const float *src, int G, int D, int NG, vr_pos_resize_mode mod
 int vr_tf_grid_for_size(vr_tf *c, int S, int P);
 
 /* Writes CLIP's image preprocessing (Resize(S, bicubic) of the shorter side
- * with Pillow, CenterCrop(S), RGB/255, CLIP's mean / std) as preproc.*. */
+ * with Pillow, CenterCrop(S), RGB/255, CLIP's mean / std) as preproc.*;
+ * nothing once c has failed. */
 void vr_tf_clip_preproc(vr_tf *c, int S);
 
 /* A text tower's input and embeddings: the s32 ids [1, ctx, 1] (*ids, the
@@ -138,5 +140,25 @@ int vr_tf_text_embed(vr_tf *c, const char *tok, const char *pos, int64_t V, int6
 
 /* "name" of src: its file name without .safetensors. */
 void vr_tf_model_name(const char *src, char *name, size_t len);
+
+/* The metadata writers below do nothing once c has failed.
+ * A tower's metadata, in this order: model.name (vr_tf_model_name of src),
+ * model.arch, model.source, model.tower and model.act (each skipped when
+ * NULL), model.embedding_dim = E, model.width (skipped when width is 0),
+ * model.layers, model.heads. */
+void vr_tf_tower_meta(vr_tf *c, const char *src, const char *arch, const char *source,
+                      const char *tower, const char *act, int64_t E, int64_t width, int layers,
+                      int heads);
+/* An image tower's patch size P and, when the grid was resized from G to NG
+ * (--image-size), model.pos_embed_resized_from = G·P. */
+void vr_tf_patch_meta(vr_tf *c, int P, int G, int NG);
+/* A CLIP text tower's context length, vocabulary size and tokenizer. */
+void vr_tf_text_meta(vr_tf *c, int64_t ctx, int64_t V);
+
+/* The end of every transformer converter: unless c failed, the graph's input
+ * and output, the labels of o (if any), the checked save to dst; closes c.
+ * Returns 0 or -1 with the message in c's err. */
+int vr_tf_finish(vr_tf *c, const char *src, const char *dst, const vr_convert_opts *o, int in,
+                 int out, char *err, size_t errlen);
 
 #endif

@@ -102,12 +102,6 @@ int vr_convert_vit(const char *src, const char *dst, const vr_convert_opts *opts
     if (hw && hw->ndim == 2)
         outv = vr_tf_linear(&c, "heads.head.weight", "heads.head.bias", 0, feat,
                             (int)hw->shape[0], -1, VK_ACT_NONE);
-    if (c.failed)
-        return vr_tf_close(&c, src, -1);
-    if (vr_graph_set_io(c.g, in, outv)) {
-        vr_tf_fail(&c, "%s", vr_graph_error(c.g));
-        return vr_tf_close(&c, src, -1);
-    }
     static const struct {
         int P, D, layers;
         const char *arch;
@@ -117,36 +111,22 @@ int vr_convert_vit(const char *src, const char *dst, const vr_convert_opts *opts
     for (size_t k = 0; k < sizeof known / sizeof *known; k++)
         if (known[k].P == P && known[k].D == D && known[k].layers == layers)
             arch = known[k].arch;
-    const char *slash = strrchr(src, '/');
-    snprintf(name, sizeof name, "%s", slash ? slash + 1 : src);
-    char *dot = strstr(name, ".safetensors");
-    if (dot && dot != name)
-        *dot = 0;
-    vw_writer_kv_str(c.w, "model.name", name);
-    vw_writer_kv_str(c.w, "model.arch", arch);
-    vw_writer_kv_str(c.w, "model.source", "torchvision");
-    vw_writer_kv_u64(c.w, "model.embedding_dim", (uint64_t)D);
-    vw_writer_kv_u64(c.w, "model.layers", (uint64_t)layers);
-    vw_writer_kv_u64(c.w, "model.heads", (uint64_t)blk.heads);
-    vw_writer_kv_u64(c.w, "model.patch", (uint64_t)P);
-    if (NG != G) /* torchvision's interpolate_embeddings */
-        vw_writer_kv_u64(c.w, "model.pos_embed_resized_from", (uint64_t)(G * P));
-    vw_writer_kv_u64(c.w, "preproc.width", (uint64_t)S);
-    vw_writer_kv_u64(c.w, "preproc.height", (uint64_t)S);
-    /* torchvision's eval transform: Resize(S·256/224) with PIL bilinear
-     * (antialiased), CenterCrop(S). */
-    vw_writer_kv_str(c.w, "preproc.resize", "pil_bilinear");
-    vw_writer_kv_u64(c.w, "preproc.resize_shorter", (uint64_t)S * 256 / 224);
-    vw_writer_kv_str(c.w, "preproc.crop", "center");
-    vw_writer_kv_str(c.w, "preproc.color", "rgb");
-    vw_writer_kv_str(c.w, "preproc.layout", "nhwc");
-    vw_writer_kv_str(c.w, "preproc.input_dtype", "f32");
-    static const float mean[3] = {0.485f, 0.456f, 0.406f}, stdv[3] = {0.229f, 0.224f, 0.225f};
-    vw_writer_kv_f32s(c.w, "preproc.mean", mean, 3);
-    vw_writer_kv_f32s(c.w, "preproc.std", stdv, 3);
-    if (opts && opts->labels_path && vr_convert_labels(c.w, opts->labels_path, err, errlen))
-        return vr_tf_close(&c, src, -1);
-    if (vr_model_save_checked(c.w, c.g, c.refs, dst, err, errlen))
-        return vr_tf_close(&c, src, -1);
-    return vr_tf_close(&c, src, 0);
+    vr_tf_tower_meta(&c, src, arch, "torchvision", NULL, NULL, D, 0, layers, blk.heads);
+    vr_tf_patch_meta(&c, P, G, NG);
+    if (!c.failed) {
+        vw_writer_kv_u64(c.w, "preproc.width", (uint64_t)S);
+        vw_writer_kv_u64(c.w, "preproc.height", (uint64_t)S);
+        /* torchvision's eval transform: Resize(S·256/224) with PIL bilinear
+         * (antialiased), CenterCrop(S). */
+        vw_writer_kv_str(c.w, "preproc.resize", "pil_bilinear");
+        vw_writer_kv_u64(c.w, "preproc.resize_shorter", (uint64_t)S * 256 / 224);
+        vw_writer_kv_str(c.w, "preproc.crop", "center");
+        vw_writer_kv_str(c.w, "preproc.color", "rgb");
+        vw_writer_kv_str(c.w, "preproc.layout", "nhwc");
+        vw_writer_kv_str(c.w, "preproc.input_dtype", "f32");
+        static const float mean[3] = {0.485f, 0.456f, 0.406f}, stdv[3] = {0.229f, 0.224f, 0.225f};
+        vw_writer_kv_f32s(c.w, "preproc.mean", mean, 3);
+        vw_writer_kv_f32s(c.w, "preproc.std", stdv, 3);
+    }
+    return vr_tf_finish(&c, src, dst, opts, in, outv, err, errlen);
 }
