@@ -287,7 +287,7 @@ static void conv_direct(const vk_conv2d_f32_args *a, int r0, int r1)
          * otherwise waits for them from DRAM. */
         const int qe = pe + npb < np ? pe + npb : np;
         const char *pf = (const char *)(a->Wp + (ptrdiff_t)pe * K * 16);
-        const long long pf_lines = (long long)(qe - pe) * K * 16 * 4 / 64;
+        const long long pf_lines = (long long)(qe - pe) * K; /* a panel: one 64-byte line per k */
         const long long pf_steps = ntiles * ((pe - pb + 1) / 2);
         const long long pf_chunk = pf_steps > 0 ? (pf_lines + pf_steps - 1) / pf_steps : 0;
         long long pf_next = 0;
