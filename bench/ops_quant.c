@@ -2,7 +2,8 @@
  * avgpool_q8, mean_q8 on the shapes of the int8 CNNs (ResNet-50's residual
  * adds, stem max pool and final mean; MobileNetV2's residual adds and final
  * 7×7 average), against oneDNN binary add with per-input scales, pooling and
- * reduction (mean) on u8 NHWC. Throughput in G input elements/s (memory-bound
+ * reduction (mean) on u8 NHWC; and maxpool_f32, the same pooling walk in f32
+ * (ResNet-50's f32 stem max pool) against oneDNN's f32 pooling. Throughput in G input elements/s (memory-bound
  * ops: no peak fraction).
  *
  * Same semantics on both sides: oneDNN 2.6's binary and reduction take no
@@ -17,9 +18,11 @@
 #include "kernels/requant.h"
 #include "onednn.h"
 
-enum { Q_ADD, Q_MAXPOOL, Q_AVGPOOL, Q_MEAN, Q_KINDS };
-static const char *const q_op[] = {"add_q8", "maxpool_q8", "avgpool_q8", "mean_q8"};
-static const int q_vk_op[] = {VK_OP_add_q8, VK_OP_maxpool_q8, VK_OP_avgpool_q8, VK_OP_mean_q8};
+enum { Q_ADD, Q_MAXPOOL, Q_AVGPOOL, Q_MEAN, Q_MAXPOOL_F32, Q_KINDS };
+static const char *const q_op[] = {"add_q8", "maxpool_q8", "avgpool_q8", "mean_q8",
+                                   "maxpool_f32"};
+static const int q_vk_op[] = {VK_OP_add_q8, VK_OP_maxpool_q8, VK_OP_avgpool_q8, VK_OP_mean_q8,
+                              VK_OP_maxpool_f32};
 
 typedef struct q_shape {
     int kind;
@@ -41,6 +44,7 @@ static const q_shape q_shapes[] = {
     {Q_AVGPOOL, "mnv2.avgpool", 1, 7, 7, 1280, 7, 1, 0, 0},
     {Q_MEAN, "resnet50.mean", 1, 7, 7, 2048, 0, 0, 0, 1},
     {Q_MEAN, "mnv2.mean", 1, 7, 7, 1280, 0, 0, 0, 0},
+    {Q_MAXPOOL_F32, "resnet50.stem.maxpool", 1, 112, 112, 64, 3, 2, 1, 1},
 };
 
 typedef struct q_ctx {
@@ -51,8 +55,8 @@ typedef struct q_ctx {
     vk_add_q8_params add;
     int32_t mult;
     int shift;
-    const uint8_t *a, *b;
-    uint8_t *y;
+    const void *a, *b;
+    void *y;
 } q_ctx;
 
 static void q_task(void *ctx, int tid, int nt)
@@ -68,8 +72,13 @@ static void q_task(void *ctx, int tid, int nt)
         break;
     case Q_MAXPOOL:
     case Q_AVGPOOL:
+    case Q_MAXPOOL_F32:
         vr_split(c->g.N * c->g.OH, 1, tid, nt, &b, &e);
-        if (b < e)
+        if (b >= e)
+            break;
+        if (s->kind == Q_MAXPOOL_F32)
+            c->ops->maxpool_f32(&c->g, c->a, c->y, b, e);
+        else
             (s->kind == Q_MAXPOOL ? c->ops->maxpool_q8 : c->ops->avgpool_q8)(&c->g, c->a, c->y,
                                                                                 0, 0, 255, b, e);
         break;
@@ -91,17 +100,23 @@ static void q_run(void *ctx, int iter)
 static void q_row(const q_shape *s, int threads)
 {
     const vk_ops *ops = bench_ops();
-    const int pool = s->kind == Q_MAXPOOL || s->kind == Q_AVGPOOL;
+    const int f32 = s->kind == Q_MAXPOOL_F32;
+    const int pool = s->kind == Q_MAXPOOL || s->kind == Q_AVGPOOL || f32;
+    const size_t esz = f32 ? sizeof(float) : 1;
     const int OH = pool ? (s->H + 2 * s->pad - s->K) / s->stride + 1 : s->kind == Q_MEAN ? 1 : s->H;
     const int OW = pool ? (s->W + 2 * s->pad - s->K) / s->stride + 1 : s->kind == Q_MEAN ? 1 : s->W;
     const size_t in_n = (size_t)s->N * s->H * s->W * s->C, out_n = (size_t)s->N * OH * OW * s->C;
-    uint8_t *a = bench_alloc(in_n), *b = bench_alloc(in_n);
-    uint8_t *y = bench_alloc(out_n), *y2 = bench_alloc(out_n);
+    void *a = bench_alloc(in_n * esz), *b = bench_alloc(in_n * esz);
+    void *y = bench_alloc(out_n * esz), *y2 = bench_alloc(out_n * esz);
     dnnl_memory_t ma = NULL, mb = NULL, my = NULL;
     dnnl_primitive_attr_t attr = NULL;
     dn_prim prim = {0};
-    bench_fill_u8(a, in_n, 51);
-    bench_fill_u8(b, in_n, 52);
+    if (f32) {
+        bench_fill_f32(a, in_n, -1, 1, 51);
+    } else {
+        bench_fill_u8(a, in_n, 51);
+        bench_fill_u8(b, in_n, 52);
+    }
     q_ctx ours = {.ops = ops, .pool = bench_pool(threads), .s = s, .a = a, .b = b, .y = y};
     ours.g = (vk_conv_geom){.N = s->N, .H = s->H, .W = s->W, .C = s->C, .OH = OH, .OW = OW,
                             .OC = s->C, .KH = s->K, .KW = s->K, .stride_h = s->stride,
@@ -113,7 +128,7 @@ static void q_row(const q_shape *s, int threads)
     int8_t sh8 = 0;
     vk_quantize_multiplier(1.0, &ours.mult, &sh8); /* mean: in scale == out scale */
     ours.shift = sh8;
-    bench_row row = {.op = q_op[s->kind], .dtype = "int8", .threads = threads,
+    bench_row row = {.op = q_op[s->kind], .dtype = f32 ? "f32" : "int8", .threads = threads,
                      .baseline = g_opt.baseline, .ops = (double)in_n, .elementwise = 1,
                      .isa = vk_isa_name(ops->isa[q_vk_op[s->kind]]),
                      .impl = ops->impl[q_vk_op[s->kind]]};
@@ -126,8 +141,9 @@ static void q_row(const q_shape *s, int threads)
 
     dn_threads(threads);
     dnnl_dim_t din[4] = {s->N, s->C, s->H, s->W}, dout[4] = {s->N, s->C, OH, OW};
-    dnnl_memory_desc_t mdin = dn_md(4, din, dnnl_u8, dnnl_nhwc);
-    dnnl_memory_desc_t mdout = dn_md(4, dout, dnnl_u8, dnnl_nhwc);
+    const dnnl_data_type_t dt = f32 ? dnnl_f32 : dnnl_u8;
+    dnnl_memory_desc_t mdin = dn_md(4, din, dt, dnnl_nhwc);
+    dnnl_memory_desc_t mdout = dn_md(4, dout, dt, dnnl_nhwc);
     int rc;
     if (s->kind == Q_ADD) {
         const float s0 = sa / so, s1 = sb / so;
@@ -145,7 +161,7 @@ static void q_row(const q_shape *s, int threads)
         dnnl_pooling_v2_desc_t d;
         DN_TRY(dnnl_pooling_v2_forward_desc_init(
             &d, dnnl_forward_inference,
-            s->kind == Q_MAXPOOL ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding, &mdin,
+            s->kind == Q_AVGPOOL ? dnnl_pooling_avg_exclude_padding : dnnl_pooling_max, &mdin,
             &mdout, st, k, dil, pl, pr));
         rc = dn_prim_create(&prim, &d, NULL);
     } else {
@@ -172,8 +188,9 @@ static void q_row(const q_shape *s, int threads)
     }
     q_run(&ours, 0);
     dn_call_run(&theirs, 0);
-    row.max_err = bench_cmp_u8(y, y2, out_n);
-    row.check = theirs.failed ? "baseline-failed" : bench_verdict(row.max_err, BENCH_TOL_Q8);
+    row.max_err = f32 ? bench_cmp_f32(y, y2, out_n) : bench_cmp_u8(y, y2, out_n);
+    row.check = theirs.failed ? "baseline-failed"
+                              : bench_verdict(row.max_err, f32 ? BENCH_TOL_F32 : BENCH_TOL_Q8);
     bench_time_pair(threads, q_run, &ours, dn_call_run, &theirs, &row.ms, &row.baseline_ms);
     bench_emit(&row);
 
@@ -194,12 +211,14 @@ void bench_quant_ops(void)
 {
     const vk_ops *ops = bench_ops();
     const void *fns[Q_KINDS] = {(const void *)ops->add_q8, (const void *)ops->maxpool_q8,
-                                (const void *)ops->avgpool_q8, (const void *)ops->mean_q8};
+                                (const void *)ops->avgpool_q8, (const void *)ops->mean_q8,
+                                (const void *)ops->maxpool_f32};
     for (size_t i = 0; i < sizeof q_shapes / sizeof *q_shapes; i++) {
         const q_shape *s = &q_shapes[i];
         char shape[64];
         snprintf(shape, sizeof shape, "%dx%dx%d", s->H, s->W, s->C);
-        if ((g_opt.quick && !s->quick) || !bench_selected(q_op[s->kind], "int8", shape, s->layer))
+        const char *dtype = s->kind == Q_MAXPOOL_F32 ? "f32" : "int8";
+        if ((g_opt.quick && !s->quick) || !bench_selected(q_op[s->kind], dtype, shape, s->layer))
             continue;
         if (!bench_have(fns[s->kind], q_vk_op[s->kind]))
             continue;
