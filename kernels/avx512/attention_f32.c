@@ -1,4 +1,9 @@
-/* Fused multi-head attention, AVX-512.
+/* Fused multi-head attention, AVX-512: the online path, and the entry.
+ *
+ * Non-causal attention whose K and V of a head fit the whole-row path's
+ * workspace (ViT's 50, 197, 257 tokens) runs that path instead
+ * (attention_f32_full.c: exact row softmax, K and V packed once per head);
+ * this file serves causal attention, longer sequences and larger heads.
  *
  * Lane path: one work item = 16 queries of one (batch, head), one query per
  * vector lane. With queries along the lanes every step of the online softmax
@@ -30,84 +35,11 @@
 #include <math.h>
 
 #include "../ref/ref.h"
+#include "attention_f32.h"
 #include "avx512.h"
-#include "vmath.h"
-
-_Static_assert(VK_ATTN_QBLOCK == 16, "one query per lane of a 16-float vector");
 
 #define KBLK 16
 #define VK_ATTN_DMAX 256
-
-/* In-register transpose of a 16×16 block: r[i] holds row i on entry, column i
- * on exit. */
-static inline void transpose16(__m512 r[16])
-{
-    __m512 t[16], u[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    /* u[4g + k], 128-bit lane L: rows 4g..4g+3 of column 4L + k */
-    for (int g = 0; g < 4; g++) {
-        u[4 * g + 0] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
-        u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
-        u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
-        u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
-    }
-    for (int k = 0; k < 4; k++) {
-        __m512 v0 = _mm512_shuffle_f32x4(u[k], u[4 + k], 0x88);
-        __m512 v1 = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0x88);
-        __m512 w0 = _mm512_shuffle_f32x4(u[k], u[4 + k], 0xDD);
-        __m512 w1 = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0xDD);
-        r[k] = _mm512_shuffle_f32x4(v0, v1, 0x88);
-        r[8 + k] = _mm512_shuffle_f32x4(v0, v1, 0xDD);
-        r[4 + k] = _mm512_shuffle_f32x4(w0, w1, 0x88);
-        r[12 + k] = _mm512_shuffle_f32x4(w0, w1, 0xDD);
-    }
-}
-
-static inline __mmask16 tail_mask(int n) { return n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1); }
-
-/* Masked stores are much slower than plain ones on AMD cores. */
-static inline void store_k(float *p, __mmask16 k, __m512 v)
-{
-    if (k == 0xFFFF)
-        _mm512_storeu_ps(p, v);
-    else
-        _mm512_mask_storeu_ps(p, k, v);
-}
-
-/* qt[d][l] = scale · q[l][d] for l < nq (rows past nq read as 0). */
-static void load_qt(const float *q, ptrdiff_t ld, int nq, int D, float scale, float *qt)
-{
-    const __m512 vs = _mm512_set1_ps(scale);
-    for (int d0 = 0; d0 < D; d0 += 16) {
-        const int dn = D - d0 < 16 ? D - d0 : 16;
-        const __mmask16 m = tail_mask(dn);
-        __m512 r[16];
-        for (int l = 0; l < 16; l++)
-            r[l] = l < nq ? _mm512_maskz_loadu_ps(m, q + l * ld + d0) : _mm512_setzero_ps();
-        transpose16(r);
-        for (int c = 0; c < dn; c++)
-            _mm512_store_ps(qt + (d0 + c) * 16, _mm512_mul_ps(r[c], vs));
-    }
-}
-
-/* o[l][d] = ot[d][l] · inv[l] for l < nq. */
-static void store_ot(const float *ot, __m512 inv, int D, float *o, ptrdiff_t ld, int nq)
-{
-    for (int d0 = 0; d0 < D; d0 += 16) {
-        const int dn = D - d0 < 16 ? D - d0 : 16;
-        const __mmask16 m = tail_mask(dn);
-        __m512 r[16];
-        for (int c = 0; c < 16; c++)
-            r[c] = c < dn ? _mm512_mul_ps(_mm512_load_ps(ot + (d0 + c) * 16), inv)
-                          : _mm512_setzero_ps();
-        transpose16(r);
-        for (int l = 0; l < nq; l++)
-            store_k(o + l * ld + d0, m, r[l]);
-    }
-}
 
 /* Packed K block: row stride of 17 cache lines, so that the 16 rows the score
  * loop broadcasts from in the same iteration fall in distinct L1 sets (rows of
@@ -116,27 +48,6 @@ static void store_ot(const float *ot, __m512 inv, int D, float *o, ptrdiff_t ld,
  * offsets from one pointer. */
 #define KP_LD 272
 _Static_assert(KP_LD >= VK_ATTN_DMAX, "packed K rows hold a whole head");
-
-/* 2^x for x <= 0 (or -inf / NaN in lanes the caller masks): x = n + f with
- * |f| <= 1/2 exactly, e^(f·ln2) by the cephes expf polynomial (the same as
- * vk_exp512's, on the same reduced range), then ·2^n with vscalefps (which
- * flushes to 0 below the subnormals, so no clamp is needed for x <= 0). Scores
- * come pre-multiplied by log2(e), which saves vk_exp512's multiply, its
- * two-step ln2 reduction and its clamps. Measured: <= 1.25 ulp on [-126, 0]
- * (dense sweep against exp2 in double), inside the 2 ulp the tests assume. */
-static inline __m512 exp2_nonpos(__m512 x)
-{
-    const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m512 r = _mm512_mul_ps(_mm512_sub_ps(x, n), _mm512_set1_ps(0.693147180559945309f));
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
-}
 
 /* kp[j][d] = k[j][d] for j < nk; rows nk..15 zero. */
 static inline void pack_k(const float *k, ptrdiff_t ld, int nk, int D, float *kp)
@@ -216,7 +127,7 @@ static void attend_lanes(const vk_attention_f32_args *a, const attn_pos *w, attn
     const int D = a->D, i0 = w->i0, kend = w->kend;
     float *const qt = ws->qt, *const ot = ws->ot, *const pt = ws->pt, *const kp = ws->kp;
     /* scores in log2 units: exp(s - m) = 2^(s·log2e - m·log2e) */
-    load_qt(w->q, a->q_ld, w->nq, D, a->scale * 1.44269504088896341f, qt);
+    load_qt(w->q, a->q_ld, w->nq, D, a->scale * VK_LOG2E, qt);
 
     const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     const __m512 ninf = _mm512_set1_ps(-INFINITY);
@@ -276,7 +187,7 @@ static void attend_lanes(const vk_attention_f32_args *a, const attn_pos *w, attn
 }
 
 /* Row path. */
-#define ROWS_MAX 6 /* query blocks of at most this many queries take it */
+#define ROWS_MAX VK_ATTN_ROWS_MAX
 _Static_assert(ROWS_MAX * VK_ATTN_DMAX <= VK_ATTN_DMAX * 16, "row buffers fit the workspace");
 
 /* One vector whose lane j is the sum of the 16 lanes of acc[slot(j)],
@@ -335,7 +246,7 @@ static void attend_rows(const vk_attention_f32_args *a, const attn_pos *w, attn_
 {
     const int D = a->D, DP = (D + 63) / 64 * 64, nq = w->nq;
     float *const qs = ws->qt, *const os = ws->ot, *const pb = ws->pt, *const kp = ws->kp;
-    const __m512 scale = _mm512_set1_ps(a->scale * 1.44269504088896341f);
+    const __m512 scale = _mm512_set1_ps(a->scale * VK_LOG2E);
     float m[ROWS_MAX], l[ROWS_MAX];
     for (int r = 0; r < nq; r++) {
         for (int d0 = 0; d0 < DP; d0 += 16) {
@@ -384,12 +295,23 @@ static void attend_rows(const vk_attention_f32_args *a, const attn_pos *w, attn_
     }
 }
 
+static void online(const vk_attention_f32_args *a, int w0, int w1);
+
 void vk_attention_f32_avx512(const vk_attention_f32_args *a, int w0, int w1)
 {
     if (a->D > VK_ATTN_DMAX) {
         vk_attention_f32_ref(a, w0, w1);
         return;
     }
+    if (vk_attention_f32_full_avx512(a, w0, w1))
+        return;
+    online(a, w0, w1);
+}
+
+/* Separate from the entry so that its 50 KB of stack and the whole-row path's
+ * are never live at once. */
+static __attribute__((noinline)) void online(const vk_attention_f32_args *a, int w0, int w1)
+{
     attn_ws ws;
     const int QB = (a->Lq + VK_ATTN_QBLOCK - 1) / VK_ATTN_QBLOCK, D = a->D;
     for (int it = w0; it < w1; it++) {

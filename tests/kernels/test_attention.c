@@ -330,6 +330,39 @@ static void test_extreme_logits(void **state)
     check_shape(&s3, 602);
 }
 
+/* The AVX-512 whole-row path (non-causal, round16(Lk)·round16(D) <= 24576):
+ * lengths one below / at / above 16-multiples up to the ViT lengths and past
+ * them, every last-block size of its row path (1..6 queries: 2, 4 or 6 padded
+ * rows) and the first lane-path size (7), d-chunk counts 1..5 and 8 (its row
+ * P·V runs 4 chunks, then 1 at a time), batches and heads (K and V packed
+ * once per head and reused by the head's later blocks). The causal twins and
+ * the shapes past its workspace (L 400 at D 64, L 600) run the online path
+ * and check the dispatch boundary. */
+static void test_whole_rows(void **state)
+{
+    (void)state;
+    static const int Ls[] = {1, 15, 16, 17, 31, 33, 127, 128, 129, 197, 257, 300};
+    static const int Ds[] = {64, 80, 33};
+    for (size_t i = 0; i < sizeof Ls / sizeof *Ls; i++)
+        for (size_t j = 0; j < sizeof Ds / sizeof *Ds; j++)
+            for (int causal = 0; causal < 2; causal++) {
+                shape s = {2, 2, Ls[i], Ls[i], Ds[j], causal, (int)(i & 1), 1.0f};
+                check_shape(&s, 800 + i * 8 + j * 2 + causal);
+            }
+    static const int Dt[] = {7, 17, 33, 64, 80, 117, 128}; /* 1, 2, 3, 4, 5, 8, 8 chunks */
+    for (int tail = 1; tail <= 7; tail++)
+        for (size_t j = 0; j < sizeof Dt / sizeof *Dt; j++) {
+            shape s = {1, 2, 32 + tail, 45 + tail, Dt[j], 0, 0, 1.0f};
+            check_shape(&s, 900 + tail * 8 + j);
+        }
+    shape d128 = {1, 1, 70, 150, 128, 0, 0, 1.0f};
+    check_shape(&d128, 990);
+    shape past[] = {{1, 1, 37, 400, 64, 0, 0, 1.0f}, {1, 1, 21, 600, 16, 0, 0, 1.0f},
+                    {1, 1, 19, 385, 64, 0, 0, 1.0f}, {1, 1, 19, 384, 64, 0, 0, 1.0f}};
+    for (size_t i = 0; i < sizeof past / sizeof *past; i++)
+        check_shape(&past[i], 995 + i);
+}
+
 /* Head dims beyond what the SIMD kernels keep on the stack. */
 static void test_large_head(void **state)
 {
@@ -346,7 +379,7 @@ int main(void)
         cmocka_unit_test(test_model_lengths),  cmocka_unit_test(test_cross),
         cmocka_unit_test(test_block_edges),    cmocka_unit_test(test_fused_qkv),
         cmocka_unit_test(test_models),         cmocka_unit_test(test_extreme_logits),
-        cmocka_unit_test(test_large_head),
+        cmocka_unit_test(test_large_head),     cmocka_unit_test(test_whole_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
