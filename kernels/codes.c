@@ -157,7 +157,7 @@ static uint16_t f32_to_f16(float f)
  * the exponent and then subtracted in float (exact); inf/NaN get the rest of
  * the exponent range. Branch-light so the decode loop stays fast: the
  * re-scoring pass converts shortlist·dim values per query. */
-static float f16_to_f32(uint16_t h)
+float vk_code_f16_to_f32(uint16_t h)
 {
     const uint32_t shifted_exp = 0x7c00u << 13;
     uint32_t o = ((uint32_t)h & 0x7fffu) << 13;
@@ -274,7 +274,7 @@ void vk_code_decode(vk_code_kind k, const void *row, size_t dim, const float *a,
         break;
     case VK_CODE_F16:
         for (size_t d = 0; d < dim; d++)
-            x[d] = f16_to_f32((uint16_t)(r[2 * d] | r[2 * d + 1] << 8));
+            x[d] = vk_code_f16_to_f32((uint16_t)(r[2 * d] | r[2 * d + 1] << 8));
         break;
     }
 }

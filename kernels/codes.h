@@ -54,6 +54,9 @@ int vk_code_is_quantized(vk_code_kind k);
 /* Bytes of one row, 0 for an unknown kind, dim 0, or overflow. */
 size_t vk_code_row_bytes(vk_code_kind k, size_t dim);
 
+/* IEEE binary16 → binary32, exact (denormals, ±inf, NaN kept). */
+float vk_code_f16_to_f32(uint16_t h);
+
 /* Per-dimension parameters a[dim], b[dim] fitted on n training rows x (n·dim,
  * row-major). S8: a[d] = the largest |x[.][d]| / 127 (a constant-zero column
  * gets a[d] = 1: any positive value reproduces it exactly). U4 / U8: b[d] =

@@ -469,6 +469,16 @@ static inline size_t vk_scan_u4_query_index(size_t d)
     return (d / 128) * 128 + (d & 1) * 64 + (d % 128) / 2;
 }
 
+/* dot_f16: exact re-scoring of a search's shortlist against the f16 copy
+ * (VK_CODE_F16 rows, kernels/codes.h).
+ *   out[i] = Σ_{d<dim} q[d] · f16(rows + idx[i]·row_bytes)[d],  i < n,
+ * the f16 values converted exactly, products and sums in f32 (any order: the
+ * levels differ by at most 2·dim·2^-24·Σ_d |q[d]·x[d]|,
+ * tests/kernels/test_dot_f16.c). Rows are read in place (little-endian f16,
+ * any alignment); q holds dim floats. */
+typedef void (*vk_dot_f16_fn)(const float *q, size_t dim, const uint8_t *rows, size_t row_bytes,
+                              const uint32_t *idx, size_t n, float *out);
+
 /* ------------------------------------------------------------------------ */
 /* The op table. VK_OPS lists every op once: (name, function type). */
 #define VK_OPS(X)                        \
@@ -500,7 +510,8 @@ static inline size_t vk_scan_u4_query_index(size_t d)
     X(matmul_bf16, vk_matmul_bf16_fn)    \
     X(conv2d_bf16, vk_conv2d_bf16_fn)    \
     X(dwconv_bf16, vk_dwconv_bf16_fn)    \
-    X(quant_rows, vk_quant_rows_fn)
+    X(quant_rows, vk_quant_rows_fn)      \
+    X(dot_f16, vk_dot_f16_fn)
 
 enum {
 #define X(name, type) VK_OP_##name,

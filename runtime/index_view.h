@@ -36,8 +36,10 @@ typedef struct vr_hit {
 
 typedef struct vr_search_opts {
     size_t k;        /* results per query, ≥ 1 */
-    size_t shortlist;/* candidates re-scored exactly (f16 copy when present, else the
-                        decoded codes in f32) before the final top k; 0: no re-scoring */
+    size_t shortlist;/* the best `shortlist` candidates re-scored exactly (f16 copy
+                        when present, else the decoded codes in f32) and re-ordered;
+                        0: no re-scoring. With k > shortlist the hits past the
+                        shortlist follow in the codes' order, with the codes' scores */
 } vr_search_opts;
 
 /* Top k rows of v for each of the nq queries (q: nq·dim f32, row-major), best

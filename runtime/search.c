@@ -246,20 +246,27 @@ static int prepare(const vr_index_view *v, const float *q, size_t nq, prepared *
     return 0;
 }
 
-static double exact_score(const vr_index_view *v, const float *q, uint32_t row, float *x)
+/* Re-scores the first s candidates exactly: the f16 copy through the dot_f16
+ * kernel when the index has one, else the decoded codes in f32. */
+static void rescore_head(const vr_index_view *v, const vk_ops *ops, const float *q, vr_cand *c,
+                         size_t s, uint32_t *idx, float *sc, float *x)
 {
     if (v->rescore) {
-        size_t rb = vk_code_row_bytes(VK_CODE_F16, v->dim);
-        vk_code_decode(VK_CODE_F16, (const uint8_t *)v->rescore + (size_t)row * rb, v->dim, NULL,
-                       NULL, x);
-    } else {
-        vk_code_decode(v->kind, (const uint8_t *)v->codes + (size_t)row * v->row_bytes, v->dim,
-                       v->a, v->b, x);
+        for (size_t i = 0; i < s; i++)
+            idx[i] = c[i].row;
+        ops->dot_f16(q, v->dim, v->rescore, vk_code_row_bytes(VK_CODE_F16, v->dim), idx, s, sc);
+        for (size_t i = 0; i < s; i++)
+            c[i].key = sc[i];
+        return;
     }
-    double s = 0.0;
-    for (size_t d = 0; d < v->dim; d++)
-        s += (double)q[d] * x[d];
-    return s;
+    for (size_t i = 0; i < s; i++) {
+        vk_code_decode(v->kind, (const uint8_t *)v->codes + (size_t)c[i].row * v->row_bytes, v->dim,
+                       v->a, v->b, x);
+        double d = 0.0;
+        for (size_t t = 0; t < v->dim; t++)
+            d += (double)q[t] * x[t];
+        c[i].key = d;
+    }
 }
 
 static int check_view(const vr_index_view *v, char *err, size_t errlen)
@@ -316,7 +323,8 @@ int vr_index_search(const vr_index_view *v, const float *q, size_t nq, const vr_
                                    : ops->scan_u4;
     prepared P = {0};
     vr_cand *merged = NULL;
-    float *x = NULL;
+    float *x = NULL, *sc = NULL;
+    uint32_t *idx = NULL;
     int rc = -1;
     if (v->kind == VK_CODE_F16) {
         vf_fail(err, errlen, "search: f16 codes are a re-scoring copy, not a scan kind");
@@ -333,7 +341,9 @@ int vr_index_search(const vr_index_view *v, const float *q, size_t nq, const vr_
     J.ncand = calloc(nq * (size_t)nt, sizeof *J.ncand);
     merged = malloc(sizeof *merged * cap * (size_t)nt);
     x = malloc(sizeof(float) * v->dim);
-    if (!J.cands || !J.ncand || !merged || !x) {
+    idx = malloc(sizeof *idx * cap);
+    sc = malloc(sizeof *sc * cap);
+    if (!J.cands || !J.ncand || !merged || !x || !idx || !sc) {
         vf_fail(err, errlen, "search: out of memory for %zu candidates", cap * nq * (size_t)nt);
         goto done;
     }
@@ -355,13 +365,14 @@ int vr_index_search(const vr_index_view *v, const float *q, size_t nq, const vr_
         vr_topk_sort(merged, m);
         if (m > cap)
             m = cap;
-        if (rescore) {
-            for (size_t i = 0; i < m; i++)
-                merged[i].key = exact_score(v, q + j * v->dim, merged[i].row, x);
-            vr_topk_sort(merged, m);
-        } else {
-            for (size_t i = 0; i < m; i++)
-                merged[i].key = P.mul[j] * merged[i].key + P.add[j];
+        /* The first `head` candidates re-scored and re-ordered; the rest (a
+         * ranking longer than the shortlist) keep the codes' order. */
+        size_t head = rescore ? (m < o->shortlist ? m : o->shortlist) : 0;
+        for (size_t i = head; i < m; i++)
+            merged[i].key = P.mul[j] * merged[i].key + P.add[j];
+        if (head) {
+            rescore_head(v, ops, q + j * v->dim, merged, head, idx, sc, x);
+            vr_topk_sort(merged, head);
         }
         size_t kk = m < o->k ? m : o->k;
         for (size_t i = 0; i < kk; i++)
@@ -373,6 +384,6 @@ done:
     if (P.q != (const void *)q)
         free(P.q);
     free(P.qt), free(P.mul), free(P.add);
-    free(J.cands), free(J.ncand), free(merged), free(x);
+    free(J.cands), free(J.ncand), free(merged), free(x), free(idx), free(sc);
     return rc;
 }

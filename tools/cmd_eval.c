@@ -21,6 +21,7 @@
 
 #define MAX_MODELS 8
 #define MAX_CFGS 64
+#define MAX_RESCORE 4 /* 3 code kinds × 4 depths × 5 sweep rows ≤ MAX_CFGS */
 
 static const char usage_text[] =
     "usage: vireo eval grocery|ukbench [options]\n"
@@ -35,7 +36,8 @@ static const char usage_text[] =
     "  --alpha A           alpha of QE and DBA (default 3)\n"
     "  --rerank            k-reciprocal re-ranking; --k1 N (20), --k2 N (6), --lambda L (0.3):\n"
     "                      k1 near the number of relevant items per query works best\n"
-    "  --rescore K         re-score the best K of each query exactly (f16 copy)\n"
+    "  --rescore LIST      re-score the best K of each query exactly with the index's f16\n"
+    "                      copy, K per value (e.g. 0,40; default 0: the codes alone)\n"
     "  --sweep             run a grid: plain, whiten, whiten+qe, whiten+dba+qe, +rerank\n"
     "  --json              one JSON object per line per protocol and configuration\n"
     "  --limit N           about N photos per list (quick runs)\n"
@@ -525,7 +527,8 @@ int cmd_eval(int argc, char **argv)
     rr_cfg base;
     rr_cfg_default(&base);
     vk_code_kind kinds[3] = {VK_CODE_U8};
-    int nkinds = 1, sweep = 0;
+    size_t rescores[MAX_RESCORE] = {0};
+    int nkinds = 1, nrescore = 1, sweep = 0;
     double v;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
@@ -571,9 +574,18 @@ int cmd_eval(int argc, char **argv)
         } else if (!strcmp(o, "--alpha") && has && num(argv[i + 1], 0, 100, &v) == 0) {
             base.qe_alpha = base.dba_alpha = (float)v;
             i++;
-        } else if (!strcmp(o, "--rescore") && has && num(argv[i + 1], 1, 1e6, &v) == 0) {
-            base.rescore = (size_t)v;
-            i++;
+        } else if (!strcmp(o, "--rescore") && has) {
+            char buf[256];
+            snprintf(buf, sizeof buf, "%s", argv[++i]);
+            nrescore = 0;
+            for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+                if (nrescore == MAX_RESCORE || num(tok, 0, 1e6, &v)) {
+                    fprintf(stderr, "vireo eval: --rescore takes up to %d depths in 0 ... 1000000\n",
+                            MAX_RESCORE);
+                    return 2;
+                }
+                rescores[nrescore++] = (size_t)v;
+            }
         } else if (!strcmp(o, "--rerank"))
             base.rerank = 1;
         else if (!strcmp(o, "--k1") && has && num(argv[i + 1], 1, 1e4, &v) == 0) {
@@ -654,18 +666,29 @@ int cmd_eval(int argc, char **argv)
         fprintf(stderr, "vireo eval: %s\n", err);
         return 1;
     }
-    /* configurations: codes × (flags | the sweep grid) */
-    for (int k = 0; k < nkinds; k++) {
+    /* configurations: codes × re-scoring depths (quantized codes only) ×
+     * (flags | the sweep grid) */
+    for (int k = 0; k < nkinds * nrescore; k++) {
+        vk_code_kind kind = kinds[k / nrescore];
+        base.rescore = rescores[k % nrescore];
+        if (base.rescore && !vk_code_is_quantized(kind)) {
+            int plain = 0; /* f32 once, without re-scoring */
+            for (int r = 0; r < nrescore; r++)
+                plain |= rescores[r] == 0;
+            if (plain || k % nrescore != 0)
+                continue;
+            base.rescore = 0;
+        }
         if (!sweep) {
             a.cfgs[a.ncfgs] = base;
-            a.cfgs[a.ncfgs++].codes = kinds[k];
+            a.cfgs[a.ncfgs++].codes = kind;
             continue;
         }
         size_t qe = base.qe ? base.qe : 2, dba = base.dba ? base.dba : 2;
         rr_cfg grid[5];
         for (int j = 0; j < 5; j++) {
             grid[j] = base;
-            grid[j].codes = kinds[k];
+            grid[j].codes = kind;
             grid[j].whiten = j >= 1;
             grid[j].qe = j >= 2 ? qe : 0;
             grid[j].dba = j >= 3 ? dba : 0;

@@ -5,6 +5,7 @@
 void vk_register_avx512(vk_ops *o)
 {
     (void)o;
+    VK_SET(o, dot_f16, vk_dot_f16_avx512, VK_ISA_AVX512, "avx512: vcvtph2ps, 4 x 16 lanes, next row prefetched");
     VK_SET(o, matmul_f32, vk_matmul_f32_avx512, VK_ISA_AVX512, "avx512: 8x32 tile (small M: 6x64), L2 B blocks");
     VK_SET(o, matmul_q8, vk_matmul_q8_avx512, VK_ISA_AVX512, "avx512: VNNI, 12x32 tile, 16x24 half tile");
     VK_SET(o, quant_rows, vk_quant_rows_avx512, VK_ISA_AVX512, "avx512: 16 lanes, per-row symmetric int8");

@@ -27,4 +27,6 @@ void vk_maxpool_q8_neon(const vk_conv_geom *g, const void *in, void *out, int is
 void vk_mean_q8_neon(const void *in, ptrdiff_t in_ld, int HW, int C, int is_signed,
                      int32_t in_zero, int32_t mult, int shift, int32_t out_zero, int32_t lo,
                      int32_t hi, void *out, int n0, int n1);
+void vk_dot_f16_neon(const float *q, size_t dim, const uint8_t *rows, size_t row_bytes,
+                     const uint32_t *idx, size_t n, float *out);
 #endif

@@ -4,6 +4,7 @@
 
 void vk_register_neon(vk_ops *o)
 {
+    VK_SET(o, dot_f16, vk_dot_f16_neon, VK_ISA_NEON, "neon: vcvt_f32_f16, 4 x 4 lanes");
     VK_SET(o, scan_s8, vk_scan_s8_neon, VK_ISA_NEON, "neon: sdot, 1 row x 4 queries");
     VK_SET(o, scan_u4, vk_scan_u4_neon, VK_ISA_NEON, "neon: nibble AND/shift + sdot, 1 row x 4 queries");
     VK_SET(o, scan_u8, vk_scan_u8_neon, VK_ISA_NEON, "neon: codes XOR 0x80 + sdot, 1 row x 4 queries");

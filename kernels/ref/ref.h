@@ -49,4 +49,6 @@ void vk_scan_f32_ref(const vk_scan_args *a, size_t r0, size_t r1);
 void vk_scan_s8_ref(const vk_scan_args *a, size_t r0, size_t r1);
 void vk_scan_u4_ref(const vk_scan_args *a, size_t r0, size_t r1);
 void vk_scan_u8_ref(const vk_scan_args *a, size_t r0, size_t r1);
+void vk_dot_f16_ref(const float *q, size_t dim, const uint8_t *rows, size_t row_bytes,
+                    const uint32_t *idx, size_t n, float *out);
 #endif

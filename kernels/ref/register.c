@@ -7,6 +7,7 @@ void vk_register_ref(vk_ops *o)
     /* Entries are added as the kernels land; each op's reference lives in
      * kernels/ref/<op>.c. */
     (void)o;
+    VK_SET(o, dot_f16, vk_dot_f16_ref, VK_ISA_REF, "ref: scalar, dimension order");
     VK_SET(o, matmul_f32, vk_matmul_f32_ref, VK_ISA_REF, "ref: scalar loops");
     VK_SET(o, matmul_q8, vk_matmul_q8_ref, VK_ISA_REF, "ref: direct loops, int64");
     VK_SET(o, quant_rows, vk_quant_rows_ref, VK_ISA_REF, "ref: scalar, per-row symmetric int8");

@@ -14,10 +14,11 @@ export VIREO_CACHE_DIR="$tmp/cache" VIREO_SHARED_DIR="$shared"
 "$vireo" convert "$shared/models/coral/mobilenet_v1_1.0_224_quant_embedding_extractor.tflite" "$tmp/m.vwt"
 tail -n +2 "$shared/data/ukbench1000/gt.tsv" | cut -f1 | sed "s|^|$shared/data/ukbench1000/images/|" > "$tmp/list"
 "$vireo" embed -q -m "$tmp/m.vwt" -o "$tmp/u.f32" --images "@$tmp/list"
-"$vireo" eval ukbench -m "$tmp/m.vwt" --codes f32,int8,int4 --json -q > "$tmp/eval.jsonl"
+"$vireo" eval ukbench -m "$tmp/m.vwt" --codes f32,int8,int4 --rescore 0,40 --json -q > "$tmp/eval.jsonl"
 cat "$tmp/eval.jsonl"
 n=$(grep -c "\"queries\":1000" "$tmp/eval.jsonl")
-[ "$n" -eq 3 ] || { echo "expected 3 rows over 1000 queries, got $n"; exit 1; }
+[ "$n" -eq 5 ] || { echo "expected 5 rows over 1000 queries (f32; int8, int4 with and without re-scoring), got $n"; exit 1; }
+[ "$(grep -c '"rescore":40' "$tmp/eval.jsonl")" -eq 2 ] || { echo "expected 2 re-scored rows"; exit 1; }
 /usr/bin/python3 "$src/tests/cli/eval_check.py" "$tmp/u.f32" "$tmp/u.f32.paths" \
     "$shared/data/ukbench1000/gt.tsv" "$tmp/eval.jsonl"
 # the retrieval switches run and keep the output well-formed

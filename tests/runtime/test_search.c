@@ -338,6 +338,58 @@ static void test_recall(void **st)
     tu_free(x), tu_free(q), tu_free(tmp), tu_free(truth);
 }
 
+/* A ranking longer than the shortlist: its first `shortlist` hits are the
+ * codes' best `shortlist` rows, re-ordered by their exact dot with the f16
+ * copy (computed here in double from the decoded halves), and every hit
+ * after them is the codes' ranking unchanged. */
+static void test_rescore_head(void **st)
+{
+    (void)st;
+    size_t n = 300, dim = 72, nq = 3, sl = 17;
+    tu_rng rng = tu_rng_make(0x4ead);
+    float *x = tu_alloc(n * dim * 4), *q = tu_alloc(nq * dim * 4), *row = tu_alloc(dim * 4);
+    clustered(&rng, x, n, dim, q, nq);
+    vr_hit *plain = tu_alloc(nq * n * sizeof *plain), *re = tu_alloc(nq * n * sizeof *re);
+    size_t *c1 = tu_alloc(nq * sizeof *c1), *c2 = tu_alloc(nq * sizeof *c2);
+    char err[256] = "";
+    static const vk_code_kind kinds[] = {VK_CODE_U4, VK_CODE_U8};
+    for (int ki = 0; ki < 2; ki++) {
+        built B;
+        build(&B, kinds[ki], x, n, dim, 1);
+        vr_search_opts o0 = {n, 0}, o1 = {n, sl};
+        assert_int_equal(vr_index_search(&B.v, q, nq, &o0, NULL, plain, c1, err, sizeof err), 0);
+        assert_int_equal(vr_index_search(&B.v, q, nq, &o1, NULL, re, c2, err, sizeof err), 0);
+        size_t fb = vk_code_row_bytes(VK_CODE_F16, dim);
+        for (size_t j = 0; j < nq; j++) {
+            assert_int_equal(c1[j], n);
+            assert_int_equal(c2[j], n);
+            const vr_hit *p = plain + j * n, *r = re + j * n;
+            double prev = INFINITY;
+            for (size_t i = 0; i < sl; i++) {
+                int in_head = 0;
+                for (size_t t = 0; t < sl; t++)
+                    in_head |= p[t].row == r[i].row;
+                vk_code_decode(VK_CODE_F16, (const uint8_t *)B.f16 + r[i].row * fb, dim, NULL, NULL, row);
+                double e = 0;
+                for (size_t d = 0; d < dim; d++)
+                    e += (double)q[j * dim + d] * row[d];
+                if (!in_head || fabs(r[i].score - e) > 1e-4 * (1 + fabs(e)) || e > prev + 1e-5 * (1 + fabs(e)))
+                    tu_fail("%s query %zu hit %zu: row %u in the codes' head %d, score %.7g exact %.7g "
+                            "(previous %.7g)", vk_code_name(kinds[ki]), j, i, r[i].row, in_head,
+                            (double)r[i].score, e, prev);
+                prev = e;
+            }
+            for (size_t i = sl; i < n; i++)
+                if (r[i].row != p[i].row || r[i].score != p[i].score)
+                    tu_fail("%s query %zu hit %zu: row %u score %g, the codes' ranking has row %u %g",
+                            vk_code_name(kinds[ki]), j, i, r[i].row, (double)r[i].score, p[i].row,
+                            (double)p[i].score);
+        }
+        unbuild(&B);
+    }
+    tu_free(x), tu_free(q), tu_free(row), tu_free(plain), tu_free(re), tu_free(c1), tu_free(c2);
+}
+
 static void expect_error(const vr_index_view *v, const float *q, size_t nq, size_t k,
                          const char *needle)
 {
@@ -402,6 +454,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_topk),
         cmocka_unit_test(test_recall),
+        cmocka_unit_test(test_rescore_head),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
