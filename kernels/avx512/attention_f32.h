@@ -8,6 +8,8 @@
 #include <stddef.h>
 
 #include "../kernels.h"
+#include "mask.h"
+#include "vmath.h"
 
 _Static_assert(VK_ATTN_QBLOCK == 16, "one query per lane of a 16-float vector");
 
@@ -50,17 +52,6 @@ static inline void transpose16(__m512 r[16])
         r[4 + k] = _mm512_shuffle_f32x4(w0, w1, 0x88);
         r[12 + k] = _mm512_shuffle_f32x4(w0, w1, 0xDD);
     }
-}
-
-static inline __mmask16 tail_mask(int n) { return n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1); }
-
-/* Masked stores are much slower than plain ones on AMD cores. */
-static inline void store_k(float *p, __mmask16 k, __m512 v)
-{
-    if (k == 0xFFFF)
-        _mm512_storeu_ps(p, v);
-    else
-        _mm512_mask_storeu_ps(p, k, v);
 }
 
 /* qt[d][l] = scale · q[l][d] for l < nq (rows past nq read as 0). */
@@ -106,14 +97,7 @@ static inline __m512 exp2_nonpos(__m512 x)
 {
     const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const __m512 r = _mm512_mul_ps(_mm512_sub_ps(x, n), _mm512_set1_ps(0.693147180559945309f));
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
+    return _mm512_scalef_ps(vk_exp_poly512(r), n);
 }
 
 #endif

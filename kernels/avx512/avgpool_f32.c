@@ -6,17 +6,7 @@
 #include <immintrin.h>
 
 #include "avx512.h"
-
-static inline __mmask16 tail_mask(int n) { return n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1); }
-
-/* Masked stores are much slower than plain ones on AMD cores. */
-static inline void store_k(float *p, __mmask16 k, __m512 v)
-{
-    if (k == 0xFFFF)
-        _mm512_storeu_ps(p, v);
-    else
-        _mm512_mask_storeu_ps(p, k, v);
-}
+#include "mask.h"
 
 void vk_avgpool_f32_avx512(const vk_conv_geom *g, const float *in, float *out, int r0, int r1)
 {

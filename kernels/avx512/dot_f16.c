@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include "avx512.h"
+#include "mask.h"
 
 static inline __m512 load_h16(const uint8_t *p, __mmask16 m)
 {
@@ -31,7 +32,7 @@ void vk_dot_f16_avx512(const float *q, size_t dim, const uint8_t *rows, size_t r
             s3 = _mm512_fmadd_ps(_mm512_loadu_ps(q + d + 48), load_h16(r + 2 * d + 96, 0xffff), s3);
         }
         for (; d < dim; d += 16) {
-            __mmask16 m = dim - d >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (dim - d)) - 1);
+            const __mmask16 m = tail_mask((int)(dim - d));
             s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + d), load_h16(r + 2 * d, m), s0);
         }
         out[i] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
