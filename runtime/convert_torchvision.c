@@ -420,20 +420,7 @@ int vr_convert_safetensors(const char *src, const char *dst, const vr_convert_op
     vw_writer_kv_str(c.w, "model.arch", arch);
     vw_writer_kv_str(c.w, "model.source", "torchvision");
     vw_writer_kv_u64(c.w, "model.embedding_dim", !strcmp(arch, "resnet50") ? 2048 : 1280);
-    vw_writer_kv_u64(c.w, "preproc.width", 224);
-    vw_writer_kv_u64(c.w, "preproc.height", 224);
-    /* torchvision's ImageNet eval transform: Resize(256) with PIL bilinear
-     * (antialiased), CenterCrop(224). */
-    vw_writer_kv_str(c.w, "preproc.resize", "pil_bilinear");
-    vw_writer_kv_u64(c.w, "preproc.resize_shorter", 256);
-    vw_writer_kv_str(c.w, "preproc.crop", "center");
-    vw_writer_kv_str(c.w, "preproc.color", "rgb");
-    vw_writer_kv_str(c.w, "preproc.layout", "nhwc");
-    vw_writer_kv_str(c.w, "preproc.input_dtype", "f32");
-    /* torchvision's ImageNet normalisation, on RGB in [0, 1]. */
-    static const float mean[3] = {0.485f, 0.456f, 0.406f}, stdv[3] = {0.229f, 0.224f, 0.225f};
-    vw_writer_kv_f32s(c.w, "preproc.mean", mean, 3);
-    vw_writer_kv_f32s(c.w, "preproc.std", stdv, 3);
+    vr_torchvision_preproc_meta(c.w, 224); /* Resize(256), CenterCrop(224) */
     if (opts && opts->labels_path && vr_convert_labels(c.w, opts->labels_path, err, errlen))
         goto out;
     if (vr_model_save_checked(c.w, c.g, c.refs, dst, err, errlen))

@@ -36,6 +36,21 @@ int vr_convert_labels(vw_writer *w, const char *path, char *err, size_t errlen)
     return rc;
 }
 
+void vr_torchvision_preproc_meta(vw_writer *w, int S)
+{
+    vw_writer_kv_u64(w, "preproc.width", (uint64_t)S);
+    vw_writer_kv_u64(w, "preproc.height", (uint64_t)S);
+    vw_writer_kv_str(w, "preproc.resize", "pil_bilinear");
+    vw_writer_kv_u64(w, "preproc.resize_shorter", (uint64_t)S * 256 / 224);
+    vw_writer_kv_str(w, "preproc.crop", "center");
+    vw_writer_kv_str(w, "preproc.color", "rgb");
+    vw_writer_kv_str(w, "preproc.layout", "nhwc");
+    vw_writer_kv_str(w, "preproc.input_dtype", "f32");
+    static const float mean[3] = {0.485f, 0.456f, 0.406f}, stdv[3] = {0.229f, 0.224f, 0.225f};
+    vw_writer_kv_f32s(w, "preproc.mean", mean, 3);
+    vw_writer_kv_f32s(w, "preproc.std", stdv, 3);
+}
+
 void vr_dims_str(char *buf, size_t len, const int64_t *dims, int n)
 {
     size_t p = 0;

@@ -13,6 +13,11 @@
  * bytes) as the `labels` key. -1 with a message naming the path otherwise. */
 int vr_convert_labels(vw_writer *w, const char *path, char *err, size_t errlen);
 
+/* torchvision's eval preprocessing for an S×S input: Resize(S·256/224) with
+ * PIL bilinear (antialiased), CenterCrop(S), RGB in [0, 1] normalised with the
+ * ImageNet mean / std, NHWC f32 (the preproc.* keys). */
+void vr_torchvision_preproc_meta(vw_writer *w, int S);
+
 /* "d0,d1,..." into buf (at most 8 dims shown). */
 void vr_dims_str(char *buf, size_t len, const int64_t *dims, int n);
 

@@ -113,20 +113,7 @@ int vr_convert_vit(const char *src, const char *dst, const vr_convert_opts *opts
             arch = known[k].arch;
     vr_tf_tower_meta(&c, src, arch, "torchvision", NULL, NULL, D, 0, layers, blk.heads);
     vr_tf_patch_meta(&c, P, G, NG);
-    if (!c.failed) {
-        vw_writer_kv_u64(c.w, "preproc.width", (uint64_t)S);
-        vw_writer_kv_u64(c.w, "preproc.height", (uint64_t)S);
-        /* torchvision's eval transform: Resize(S·256/224) with PIL bilinear
-         * (antialiased), CenterCrop(S). */
-        vw_writer_kv_str(c.w, "preproc.resize", "pil_bilinear");
-        vw_writer_kv_u64(c.w, "preproc.resize_shorter", (uint64_t)S * 256 / 224);
-        vw_writer_kv_str(c.w, "preproc.crop", "center");
-        vw_writer_kv_str(c.w, "preproc.color", "rgb");
-        vw_writer_kv_str(c.w, "preproc.layout", "nhwc");
-        vw_writer_kv_str(c.w, "preproc.input_dtype", "f32");
-        static const float mean[3] = {0.485f, 0.456f, 0.406f}, stdv[3] = {0.229f, 0.224f, 0.225f};
-        vw_writer_kv_f32s(c.w, "preproc.mean", mean, 3);
-        vw_writer_kv_f32s(c.w, "preproc.std", stdv, 3);
-    }
+    if (!c.failed)
+        vr_torchvision_preproc_meta(c.w, S);
     return vr_tf_finish(&c, src, dst, opts, in, outv, err, errlen);
 }
