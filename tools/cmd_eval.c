@@ -521,6 +521,19 @@ static int num(const char *s, double lo, double hi, double *v)
     return end == s || *end || errno || *v < lo || *v > hi ? -1 : 0;
 }
 
+/* A comma-separated list of at most max numbers in [lo, hi] into v: how many,
+ * or -1 (too many, or one that is not a number in range). */
+static int num_list(const char *s, double lo, double hi, double *v, int max)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    int n = 0;
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ","))
+        if (n == max || num(tok, lo, hi, &v[n++]))
+            return -1;
+    return n;
+}
+
 int cmd_eval(int argc, char **argv)
 {
     eval_args a = {.text_weight = -1};
@@ -575,17 +588,15 @@ int cmd_eval(int argc, char **argv)
             base.qe_alpha = base.dba_alpha = (float)v;
             i++;
         } else if (!strcmp(o, "--rescore") && has) {
-            char buf[256];
-            snprintf(buf, sizeof buf, "%s", argv[++i]);
-            nrescore = 0;
-            for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-                if (nrescore == MAX_RESCORE || num(tok, 0, 1e6, &v)) {
-                    fprintf(stderr, "vireo eval: --rescore takes up to %d depths in 0 ... 1000000\n",
-                            MAX_RESCORE);
-                    return 2;
-                }
-                rescores[nrescore++] = (size_t)v;
+            double d[MAX_RESCORE];
+            nrescore = num_list(argv[++i], 0, 1e6, d, MAX_RESCORE);
+            if (nrescore < 1) {
+                fprintf(stderr, "vireo eval: --rescore takes 1 to %d depths in 0 ... 1000000\n",
+                        MAX_RESCORE);
+                return 2;
             }
+            for (int r = 0; r < nrescore; r++)
+                rescores[r] = (size_t)d[r];
         } else if (!strcmp(o, "--rerank"))
             base.rerank = 1;
         else if (!strcmp(o, "--k1") && has && num(argv[i + 1], 1, 1e4, &v) == 0) {
@@ -606,15 +617,14 @@ int cmd_eval(int argc, char **argv)
             a.text_weight = (float)v;
             i++;
         } else if (!strcmp(o, "--titles") && has) {
-            char buf[256];
-            snprintf(buf, sizeof buf, "%s", argv[++i]);
-            for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-                if (a.ntitles == 8 || num(tok, 0, 1, &v)) {
-                    fprintf(stderr, "vireo eval: --titles takes up to 8 weights in 0 ... 1\n");
-                    return 2;
-                }
-                a.titles[a.ntitles++] = (float)v;
+            double w[8];
+            int nw = num_list(argv[++i], 0, 1, w, 8 - a.ntitles);
+            if (nw < 0) {
+                fprintf(stderr, "vireo eval: --titles takes up to 8 weights in 0 ... 1\n");
+                return 2;
             }
+            for (int t = 0; t < nw; t++)
+                a.titles[a.ntitles++] = (float)w[t];
         } else if (!strcmp(o, "--sweep"))
             sweep = 1;
         else if (!strcmp(o, "--json"))
