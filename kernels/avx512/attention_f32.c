@@ -61,26 +61,6 @@ static inline void pack_k(const float *k, ptrdiff_t ld, int nk, int D, float *kp
     }
 }
 
-/* s[j] = Σ_d qt[d] · kp[j][d] for the first NR keys of a block (a tail block
- * of nk <= 8 or <= 4 keys skips the rows it does not have). */
-#define SCORES(NR)                                                                      \
-    static inline void scores##NR(const float *qt, const float *kp, int D, __m512 *s)   \
-    {                                                                                   \
-        __m512 acc[NR];                                                                 \
-        for (int j = 0; j < NR; j++)                                                    \
-            acc[j] = _mm512_setzero_ps();                                               \
-        for (int d = 0; d < D; d++) {                                                   \
-            const __m512 qv = _mm512_load_ps(qt + d * 16);                              \
-            for (int j = 0; j < NR; j++)                                                \
-                acc[j] = _mm512_fmadd_ps(qv, _mm512_set1_ps(kp[j * KP_LD + d]), acc[j]); \
-        }                                                                               \
-        for (int j = 0; j < NR; j++)                                                    \
-            s[j] = acc[j];                                                              \
-    }
-SCORES(16)
-SCORES(8)
-SCORES(4)
-
 /* ot[d0..d0+R)[:] = ot·alpha + Σ_{j<nk} pt[j] · v[j][d] for R consecutive d.
  * rescale: 0 = first block (ot is not read), 1 = alpha is 1 in every lane,
  * 2 = multiply by alpha. */
@@ -137,12 +117,7 @@ static void attend_lanes(const vk_attention_f32_args *a, const attn_pos *w, attn
         const int nr = nk > 8 ? 16 : nk > 4 ? 8 : 4;
         __m512 s[KBLK];
         pack_k(w->k + (ptrdiff_t)k0 * a->k_ld, a->k_ld, nk, D, kp);
-        if (nr == 16)
-            scores16(qt, kp, D, s);
-        else if (nr == 8)
-            scores8(qt, kp, D, s);
-        else
-            scores4(qt, kp, D, s);
+        key_scores(nr, qt, kp, KP_LD, 1, D, s);
 
         /* lane i sees key k0+j iff j < nk and (not causal or i0+i >= k0+j) */
         const int masked = nk < KBLK || (a->causal && k0 + KBLK - 1 > i0);

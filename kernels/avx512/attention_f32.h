@@ -86,6 +86,42 @@ static inline void store_ot(const float *ot, __m512 inv, int D, float *o, ptrdif
     }
 }
 
+/* s[j] = Σ_d qt[d] · kp[j·js + d·ds] for the first NR keys of a block of 16
+ * (a tail block of <= 8 or <= 4 keys skips the keys it does not have): 16
+ * queries on the lanes of qt[d], keys broadcast. The online path reads keys
+ * as rows (js = KP_LD, ds = 1), the whole-row path as 16-key panels (js = 1,
+ * ds = 16). */
+#define KEY_SCORES(NR)                                                                  \
+    static inline void key_scores##NR(const float *qt, const float *kp, ptrdiff_t js,   \
+                                      ptrdiff_t ds, int D, __m512 *s)                   \
+    {                                                                                   \
+        __m512 acc[NR];                                                                 \
+        for (int j = 0; j < NR; j++)                                                    \
+            acc[j] = _mm512_setzero_ps();                                               \
+        for (int d = 0; d < D; d++) {                                                   \
+            const __m512 qv = _mm512_load_ps(qt + d * 16);                              \
+            for (int j = 0; j < NR; j++)                                                \
+                acc[j] = _mm512_fmadd_ps(qv, _mm512_set1_ps(kp[j * js + d * ds]), acc[j]); \
+        }                                                                               \
+        for (int j = 0; j < NR; j++)                                                    \
+            s[j] = acc[j];                                                              \
+    }
+KEY_SCORES(16)
+KEY_SCORES(8)
+KEY_SCORES(4)
+
+/* The scores of a block of nr = 16, 8 or 4 keys (key_scores16/8/4). */
+static inline void key_scores(int nr, const float *qt, const float *kp, ptrdiff_t js, ptrdiff_t ds,
+                              int D, __m512 *s)
+{
+    if (nr == 16)
+        key_scores16(qt, kp, js, ds, D, s);
+    else if (nr == 8)
+        key_scores8(qt, kp, js, ds, D, s);
+    else
+        key_scores4(qt, kp, js, ds, D, s);
+}
+
 /* 2^x for x <= 0 (or -inf / NaN in lanes the caller masks): x = n + f with
  * |f| <= 1/2 exactly, e^(f·ln2) by the cephes expf polynomial (the same as
  * vk_exp512's, on the same reduced range), then ·2^n with vscalefps (which

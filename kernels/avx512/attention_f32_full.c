@@ -92,26 +92,6 @@ static void pack_kv(const vk_attention_f32_args *a, const float *k, const float 
 
 /* Lane path --------------------------------------------------------------- */
 
-/* s[j] = Σ_d qt[d] · kp[d][j] for the first NR keys of a panel (a tail panel of
- * <= 8 or <= 4 keys skips the keys it does not have). */
-#define LANE_SCORES(NR)                                                                 \
-    static inline void lane_scores##NR(const float *qt, const float *kp, int D, __m512 *s) \
-    {                                                                                   \
-        __m512 acc[NR];                                                                 \
-        for (int j = 0; j < NR; j++)                                                    \
-            acc[j] = _mm512_setzero_ps();                                               \
-        for (int d = 0; d < D; d++) {                                                   \
-            const __m512 qv = _mm512_load_ps(qt + d * 16);                              \
-            for (int j = 0; j < NR; j++)                                                \
-                acc[j] = _mm512_fmadd_ps(qv, _mm512_set1_ps(kp[d * 16 + j]), acc[j]);   \
-        }                                                                               \
-        for (int j = 0; j < NR; j++)                                                    \
-            s[j] = acc[j];                                                              \
-    }
-LANE_SCORES(16)
-LANE_SCORES(8)
-LANE_SCORES(4)
-
 /* ot[c][:] = Σ_{j<nk} pt[j] · vp[j][c], c < 16 (one 16-d chunk). */
 static inline void lane_pv(float *ot, const float *pt, const float *vp, int nk)
 {
@@ -140,12 +120,7 @@ static void attend_lanes(const vk_attention_f32_args *a, const float *q, float *
         const int nr = nk > 8 ? 16 : nk > 4 ? 8 : 4;
         const float *kp = ws->kt + (ptrdiff_t)k0 * D;
         __m512 s[16];
-        if (nr == 16)
-            lane_scores16(qt, kp, D, s);
-        else if (nr == 8)
-            lane_scores8(qt, kp, D, s);
-        else
-            lane_scores4(qt, kp, D, s);
+        key_scores(nr, qt, kp, 1, 16, D, s);
         /* only keys j < nk exist: the rest are never stored */
         for (int j = 0; j < nk; j++) {
             m = _mm512_max_ps(m, s[j]);
