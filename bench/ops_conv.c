@@ -1,4 +1,4 @@
-/* conv rows: ResNet-50 (3×3, 1×1, the 7×7 s2 stem; f32 and bf16) and
+/* conv rows: ResNet-50 (3×3 direct and Winograd, 1×1, the 7×7 s2 stem; f32 and bf16) and
  * MobileNetV2 (stem, pointwise, depthwise 3×3; f32 and int8; depthwise also
  * bf16), NHWC, batch 1, against oneDNN convolution (depthwise = grouped with
  * groups = channels). */
@@ -9,10 +9,14 @@
 #include "bench.h"
 #include "onednn.h"
 
-enum { CONV_F32, DW_F32, CONV_Q8, DW_Q8, CONV_KINDS };
-static const char *const kind_op[CONV_KINDS] = {"conv2d", "depthwise", "conv2d", "depthwise"};
+/* CONV_WINO: the f32 3×3 stride-1 rows again through conv_wino_f32
+ * (Winograd F(4,3)); ops counts the direct conv's multiply-adds, so gops is
+ * the effective rate and peak_fraction can exceed 1. */
+enum { CONV_F32, DW_F32, CONV_Q8, DW_Q8, CONV_WINO, CONV_KINDS };
+static const char *const kind_op[CONV_KINDS] = {"conv2d", "depthwise", "conv2d", "depthwise",
+                                                "conv2d_winograd"};
 static const int kind_vk_op[CONV_KINDS] = {VK_OP_conv2d_f32, VK_OP_dwconv_f32, VK_OP_conv2d_q8,
-                                           VK_OP_dwconv_q8};
+                                           VK_OP_dwconv_q8, VK_OP_conv_wino_f32};
 
 typedef struct conv_shape {
     const char *layer;
@@ -92,6 +96,12 @@ static void conv_task(void *ctx, int tid, int nt)
         return;
     void *W = c->W[c->cur], *out = c->out[c->cur];
     switch (c->kind) {
+    case CONV_WINO: {
+        vk_conv_wino_f32_args a = c->cf;
+        a.Wp = W, a.out = out, a.scratch = c->scratch[tid];
+        c->ops->conv_wino_f32(&a, r0, r1);
+        break;
+    }
     case CONV_F32: {
         vk_conv2d_f32_args a = c->cf;
         a.Wp = W, a.out = out, a.scratch = c->scratch[tid];
@@ -144,9 +154,11 @@ static void conv_row(const conv_shape *s, int kind, int threads)
     vk_conv_geom g = {.N = 1, .H = H, .W = W_, .C = C, .OH = OH, .OW = OW, .OC = OC, .KH = K,
                       .KW = K, .stride_h = st, .stride_w = st, .pad_t = pad, .pad_l = pad,
                       .dil_h = 1, .dil_w = 1, .in_ld = C, .out_ld = OC};
-    size_t wp_bytes = dw ? vk_pack_dw_size(K, K, C) * esz
-                         : (q8 ? vk_pack_conv_s8_size(OC, K, K, C)
-                               : vk_pack_conv_f32_size(OC, K, K, C) * 4);
+    const int wino = kind == CONV_WINO;
+    size_t wp_bytes = dw     ? vk_pack_dw_size(K, K, C) * esz
+                      : q8   ? vk_pack_conv_s8_size(OC, K, K, C)
+                      : wino ? vk_pack_wino_f32_size(OC, C) * 4
+                             : vk_pack_conv_f32_size(OC, K, K, C) * 4;
     int nrot = bench_rotations(wp_bytes + out_n * esz);
 
     void *in = bench_alloc(in_n * esz), *w = bench_alloc(w_n * esz);
@@ -162,7 +174,8 @@ static void conv_row(const conv_shape *s, int kind, int threads)
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
     dn_prim prim = {0};
-    conv_ctx ours = {.ops = ops, .pool = bench_pool(threads), .kind = kind, .rows = OH,
+    conv_ctx ours = {.ops = ops, .pool = bench_pool(threads), .kind = kind,
+                     .rows = wino ? (OH + VK_WINO_TILE - 1) / VK_WINO_TILE : OH,
                      .nrot = nrot, .W = Wp, .out = out};
     bench_row row = {.op = kind_op[kind], .dtype = q8 ? "int8" : "f32", .threads = threads,
                      .baseline = g_opt.baseline, .peak_kind = q8 ? 2 : 1,
@@ -188,6 +201,8 @@ static void conv_row(const conv_shape *s, int kind, int threads)
             memcpy(Wp[r], Wp[0], wp_bytes);
         else if (kind == CONV_F32)
             vk_pack_conv_f32(OC, K, K, C, w, Wp[0]);
+        else if (wino)
+            vk_pack_wino_f32(OC, C, w, Wp[0]);
         else if (kind == DW_F32)
             vk_pack_dw_f32(K, K, C, w, Wp[0]);
         else if (kind == CONV_Q8)
@@ -196,6 +211,7 @@ static void conv_row(const conv_shape *s, int kind, int threads)
             vk_pack_dw_s8(K, K, C, w, Wp[0]);
     }
     size_t scratch = kind == CONV_F32 ? vk_conv2d_f32_scratch(&g)
+                     : wino           ? vk_conv_wino_f32_scratch(&g)
                      : kind == CONV_Q8 ? vk_conv2d_q8_scratch(&g) : 0;
     for (int t = 0; t < threads; t++)
         ours.scratch[t] = scratch ? bench_alloc(scratch) : NULL;
@@ -294,6 +310,7 @@ static const void *kind_fn(const vk_ops *o, int kind)
 {
     switch (kind) {
     case CONV_F32: return (const void *)o->conv2d_f32;
+    case CONV_WINO: return (const void *)o->conv_wino_f32;
     case DW_F32: return (const void *)o->dwconv_f32;
     case CONV_Q8: return (const void *)o->conv2d_q8;
     default: return (const void *)o->dwconv_q8;
@@ -517,6 +534,7 @@ void bench_conv(void)
             char shape[64];
             conv_shape_str(s, shape, sizeof shape);
             if ((q8 && !s->q8) || (g_opt.quick && !s->quick) ||
+                (kind == CONV_WINO && (s->K != 3 || s->stride != 1)) ||
                 !bench_selected(kind_op[kind], q8 ? "int8" : "f32", shape, s->layer))
                 continue;
             if (!any++ && !bench_have(kind_fn(ops, kind), kind_vk_op[kind]))

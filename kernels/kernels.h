@@ -185,6 +185,26 @@ typedef struct vk_conv2d_f32_args {
 } vk_conv2d_f32_args;
 typedef void (*vk_conv2d_f32_fn)(const vk_conv2d_f32_args *a, int r0, int r1);
 
+/* Winograd F(4×4, 3×3) f32 convolution, NHWC (Lavin & Gray, "Fast Algorithms
+ * for Convolutional Neural Networks", 2016): 3×3 kernels, stride 1, no
+ * dilation; any padding and output size. Each 4×4 block of outputs (a tile)
+ * comes from the 6×6 input patch at (4·th − pad_t, 4·tw − pad_l) as
+ *     Y = Aᵀ [ Σ_c U_c ⊙ (Bᵀ d_c B) ] A,     U_c = G g_c Gᵀ
+ * with the matrices of kernels/wino.h: 36 independent products of
+ * [tiles × C]·[C × OC], 4× fewer multiplies than the direct conv's 9·C per
+ * output, for input and output transforms that cost O(C + OC) per tile.
+ * Weights packed by vk_pack_wino_f32 from OHWI [OC][3][3][C]: for each point
+ * ξ < 36 of the transformed 6×6 tile, U_ξ[c][oc] in the matmul-B layout
+ * (K = C, N = OC) at Wp + ξ·vk_pack_f32_b_size(C, OC).
+ * bias, residual, act: as conv2d_f32. Results differ from the direct conv by
+ * the transforms' rounding (bound: tests/kernels/test_conv_wino_f32.c).
+ * Range: tile rows [t0, t1) over N·ceil(OH/4): tile row t = n·ceil(OH/4) + th
+ * covers output rows 4·th … 4·th+3 (clipped to OH) of image n.
+ * scratch: vk_conv_wino_f32_scratch(g) bytes, 64-aligned, per thread. */
+#define VK_WINO_TILE 4
+typedef vk_conv2d_f32_args vk_conv_wino_f32_args;
+typedef void (*vk_conv_wino_f32_fn)(const vk_conv_wino_f32_args *a, int t0, int t1);
+
 /* Depthwise conv (channel multiplier 1: C == OC), any K×K; 3×3 stride 1 and 2
  * are the fast paths. Weights packed by vk_pack_dw_f32 from [KH][KW][C]
  * (TFLite's [1,KH,KW,C]) into [KH*KW][Cp] with Cp = C rounded up to 16. */
@@ -511,7 +531,8 @@ typedef void (*vk_dot_f16_fn)(const float *q, size_t dim, const uint8_t *rows, s
     X(conv2d_bf16, vk_conv2d_bf16_fn)    \
     X(dwconv_bf16, vk_dwconv_bf16_fn)    \
     X(quant_rows, vk_quant_rows_fn)      \
-    X(dot_f16, vk_dot_f16_fn)
+    X(dot_f16, vk_dot_f16_fn)            \
+    X(conv_wino_f32, vk_conv_wino_f32_fn)
 
 enum {
 #define X(name, type) VK_OP_##name,

@@ -28,6 +28,11 @@ size_t vk_pack_conv_s8_size(int OC, int KH, int KW, int C);
 void vk_pack_conv_s8(int OC, int KH, int KW, int C, const int8_t *w_ohwi, int8_t *Wp,
                      int32_t *colsum);
 
+/* Winograd F(4,3) conv weights from OHWI [OC][3][3][C] (layout: kernels.h,
+ * conv_wino_f32): 36 matmul-B blocks of vk_pack_f32_b_size(C, OC) floats. */
+size_t vk_pack_wino_f32_size(int OC, int C);
+void vk_pack_wino_f32(int OC, int C, const float *w_ohwi, float *Wp);
+
 /* Depthwise weights from [KH][KW][C] to [KH*KW][round_up(C,16)]. */
 size_t vk_pack_dw_size(int KH, int KW, int C);
 void vk_pack_dw_f32(int KH, int KW, int C, const float *w, float *Wp);
@@ -51,5 +56,6 @@ void vk_bf16_to_f32_n(const uint16_t *x, float *y, size_t n);
 size_t vk_conv2d_f32_scratch(const vk_conv_geom *g);
 size_t vk_conv2d_q8_scratch(const vk_conv_geom *g);
 size_t vk_conv2d_bf16_scratch(const vk_conv_geom *g);
+size_t vk_conv_wino_f32_scratch(const vk_conv_geom *g);
 
 #endif

@@ -7,6 +7,7 @@ void vk_matmul_q8_avx512(const vk_matmul_q8_args *a, int m0, int m1, int n0, int
 void vk_quant_rows_avx512(const float *x, ptrdiff_t ldx, int N, uint8_t *y, ptrdiff_t ldy,
                           float *scale, int r0, int r1);
 void vk_conv2d_f32_avx512(const vk_conv2d_f32_args *a, int r0, int r1);
+void vk_conv_wino_f32_avx512(const vk_conv_wino_f32_args *a, int t0, int t1);
 void vk_dwconv_f32_avx512(const vk_dwconv_f32_args *a, int r0, int r1);
 void vk_matmul_bf16_avx512(const vk_matmul_bf16_args *a, int m0, int m1, int n0, int n1);
 void vk_conv2d_bf16_avx512(const vk_conv2d_bf16_args *a, int r0, int r1);

@@ -9,6 +9,7 @@ void vk_register_avx512(vk_ops *o)
     VK_SET(o, matmul_f32, vk_matmul_f32_avx512, VK_ISA_AVX512, "avx512: 8x32 tile (small M: 6x64), L2 B blocks");
     VK_SET(o, matmul_q8, vk_matmul_q8_avx512, VK_ISA_AVX512, "avx512: VNNI, 12x32 tile, 16x24 half tile");
     VK_SET(o, quant_rows, vk_quant_rows_avx512, VK_ISA_AVX512, "avx512: 16 lanes, per-row symmetric int8");
+    VK_SET(o, conv_wino_f32, vk_conv_wino_f32_avx512, VK_ISA_AVX512, "avx512: F(4x4,3x3), 6x64 tile products");
     VK_SET(o, conv2d_f32, vk_conv2d_f32_avx512, VK_ISA_AVX512, "avx512: implicit GEMM, 14x32 tile");
     VK_SET(o, dwconv_f32, vk_dwconv_f32_avx512, VK_ISA_AVX512, "avx512: 16-channel vectors, 3x3 s1/s2 row blocks");
     VK_SET(o, attention_f32, vk_attention_f32_avx512, VK_ISA_AVX512,

@@ -12,6 +12,7 @@ void vk_register_ref(vk_ops *o)
     VK_SET(o, matmul_q8, vk_matmul_q8_ref, VK_ISA_REF, "ref: direct loops, int64");
     VK_SET(o, quant_rows, vk_quant_rows_ref, VK_ISA_REF, "ref: scalar, per-row symmetric int8");
     VK_SET(o, conv2d_f32, vk_conv2d_f32_ref, VK_ISA_REF, "ref: direct loops");
+    VK_SET(o, conv_wino_f32, vk_conv_wino_f32_ref, VK_ISA_REF, "ref: F(4x4,3x3) one tile at a time");
     VK_SET(o, dwconv_f32, vk_dwconv_f32_ref, VK_ISA_REF, "ref: direct loops");
     VK_SET(o, attention_f32, vk_attention_f32_ref, VK_ISA_REF, "ref: two-pass per query");
     VK_SET(o, layernorm_f32, vk_layernorm_f32_ref, VK_ISA_REF, "ref: corrected two-pass");
