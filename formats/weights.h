@@ -31,6 +31,7 @@ typedef enum vw_layout {
     VW_BF16_B16X2 = 7, /* [K, N]  vk_pack_bf16_b */
     VW_CONV_BF16 = 8, /* [OC, KH, KW, C] vk_pack_conv_bf16 */
     VW_DW_BF16 = 9,   /* [KH, KW, C] vk_pack_dw_bf16 */
+    VW_CONV_WINO_F32 = 10, /* [OC, 3, 3, C] vk_pack_wino_f32 (Winograd F(4,3)) */
     VW_LAYOUT_COUNT
 } vw_layout;
 

@@ -21,7 +21,7 @@ const char *vw_layout_name(vw_layout l)
 {
     static const char *const names[VW_LAYOUT_COUNT] = {
         "plain", "f32_b16", "s8_b16x4", "conv_f32", "conv_s8", "dw_f32", "dw_s8",
-        "bf16_b16x2", "conv_bf16", "dw_bf16"};
+        "bf16_b16x2", "conv_bf16", "dw_bf16", "conv_wino_f32"};
     return (unsigned)l < VW_LAYOUT_COUNT ? names[l] : "?";
 }
 
@@ -52,6 +52,21 @@ static int dims_fit(int ndim, const int64_t *dims)
     return 1;
 }
 
+/* Winograd F(4,3) conv weights (kernels.h conv_wino_f32): f32 [OC, 3, 3, C]
+ * as 36 matmul-B blocks of C × round_up(OC, 16); 3×3 kernels only. */
+static size_t wino_size(vw_dtype t, int ndim, const int64_t *dims)
+{
+    size_t n, r;
+    if (t != VW_F32 || ndim != 4 || !dims_fit(ndim, dims) || dims[1] != 3 || dims[2] != 3)
+        return 0;
+    if (!mul_ok((size_t)dims[3], vk_round_up((size_t)dims[0], 16), &n) || !mul_ok(n, 36, &n) ||
+        !mul_ok(n, 4, &r))
+        return 0;
+    if (n < ((size_t)1 << 30) && vk_pack_wino_f32_size((int)dims[0], (int)dims[3]) != n)
+        return 0; /* the packer is the definition */
+    return r;
+}
+
 size_t vw_expected_size(vw_dtype t, vw_layout l, int ndim, const int64_t *dims)
 {
     size_t es = vw_dtype_size(t), n = 1, r;
@@ -64,6 +79,7 @@ size_t vw_expected_size(vw_dtype t, vw_layout l, int ndim, const int64_t *dims)
                 return 0;
         }
         return mul_ok(n, es, &r) ? r : 0;
+    case VW_CONV_WINO_F32: return wino_size(t, ndim, dims);
     default: break;
     }
     /* Packed layouts: a K×N matrix (K the reduction) in 16-column panels,

@@ -185,6 +185,9 @@ static int parse_tensor(vw_file *f, size_t i, const uint8_t *e, vw_tensor *t, ch
     }
     uint64_t off = le64(e + 72), size = le64(e + 80);
     size_t want = vw_expected_size(t->dtype, t->layout, t->ndim, t->dims);
+    if (!want && t->layout == VW_CONV_WINO_F32 && t->ndim == 4 && (t->dims[1] != 3 || t->dims[2] != 3))
+        FAIL("tensor '%s': layout %s does not fit a %lldx%lld kernel (3x3 only)", t->name,
+             vw_layout_name(t->layout), (long long)t->dims[1], (long long)t->dims[2]);
     if (!want)
         FAIL("tensor '%s': layout %s does not fit dtype %s and its %d dims (or the size overflows)",
              t->name, vw_layout_name(t->layout), vw_dtype_name(t->dtype), t->ndim);

@@ -29,11 +29,13 @@ static inline int vk_wino_tiles_h(const vk_conv_geom *g) { return (g->OH + 3) / 
  * kept within L2 (VK_WINO_L2 bytes) while U is small enough to be re-read
  * from L2/L3 once per block; when U is large (it streams from DRAM: ResNet's
  * 256- and 512-channel stages hold 9.4 and 37.7 MB) a block takes up to
- * VK_WINO_BIG bytes, so U is read once per call for every image size up to
- * that, and V/M spill to L3 instead. At least 6 tiles (one register tile of
- * the AVX-512 product), at most every tile of the batch. */
+ * VK_WINO_BIG bytes (ResNet's 14×14×256 stage: all 16 tiles of an image), so
+ * U is read once per call, and V/M spill to L3 instead. (The planner keeps a
+ * scratch per possible thread: these budgets are also its virtual size.) At
+ * least 6 tiles (one register tile of the AVX-512 product), at most every
+ * tile of the batch. */
 #define VK_WINO_L2 (1024 * 1024)
-#define VK_WINO_BIG (4 * 1024 * 1024)
+#define VK_WINO_BIG (2 * 1024 * 1024)
 #define VK_WINO_U_BIG (2 * 1024 * 1024)
 static inline int vk_wino_tile_block(const vk_conv_geom *g)
 {

@@ -217,7 +217,7 @@ int vr_calibrate(const vr_graph *g, const float *inputs, int n, const vr_calib_o
         vf_fail(err, errlen, "out of memory");
         goto done;
     }
-    if (!(plan = vr_plan_create(g, batch, vk_ops_get(), sub, sizeof sub))) {
+    if (!(plan = vr_plan_create_ex(g, batch, vk_ops_get(), VR_PLAN_OBSERVABLE, sub, sizeof sub))) {
         vf_fail(err, errlen, "calibration: %s", sub);
         goto done;
     }

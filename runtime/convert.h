@@ -27,7 +27,18 @@ typedef struct vr_convert_opts {
     const char *act;         /* "gelu" or "quick_gelu" when the file's __metadata__ hidden_act does not say;
                               * NULL: quick_gelu (OpenAI's CLIP and HF's conversions of it) */
     int image_size;          /* ViT towers: input size S, position embeddings resized to (S/P)²; 0: the file's */
+    /* f32 storage: 1 keeps every conv direct; 0 (default) gives eligible 3×3
+     * convs Winograd weights (vr_convert_wino_file). */
+    int no_winograd;
 } vr_convert_opts;
+
+/* Whether a converter given o writes the model itself (f32, no Winograd
+ * pass) rather than handing over to vr_convert_as (NULL o: the defaults,
+ * which include the Winograd pass). */
+static inline int vr_convert_is_raw(const vr_convert_opts *o)
+{
+    return o && o->dtype == VR_CONVERT_F32 && o->no_winograd;
+}
 
 typedef int (*vr_convert_fn)(const char *src, const char *dst, const vr_convert_opts *o,
                              char *err, size_t errlen);
@@ -38,8 +49,10 @@ typedef int (*vr_convert_fn)(const char *src, const char *dst, const vr_convert_
 vr_convert_fn vr_convert_for_source(const char *src);
 
 /* Runs `convert` (one of the converters below) storing o->dtype: f32 as the
- * converter writes it; otherwise by converting to a temporary f32 model and
- * rewriting it (docs/QUANTIZATION.md):
+ * converter writes it, then (unless o->no_winograd) its eligible convs given
+ * Winograd weights in place (vr_convert_wino_file); otherwise by converting to
+ * a temporary f32 model with direct convs and rewriting it
+ * (docs/QUANTIZATION.md):
  *   int8, a graph with LINEAR nodes (ViT / CLIP towers): vr_convert_dynq_file;
  *     o->calib is not used;
  *   int8, any other graph (CNNs): static post-training quantization,
@@ -57,6 +70,15 @@ int vr_convert_as(vr_convert_fn convert, const char *src, const char *dst,
  * embedding) become bf16; everything else is kept. Writes dst; 0 or -1 with
  * a message. */
 int vr_convert_dynq_file(const char *f32_path, const char *dst, char *err, size_t errlen);
+
+/* Winograd convs (graph.h VR_W_WINO, runtime/convert_wino.c): the f32 model
+ * at f32_path with the weights of every conv vr_wino_eligible accepts
+ * (runtime/convert_rewrite.h) transformed for conv_wino_f32; everything else
+ * kept. dst may be f32_path: it is replaced crash-safely, and left untouched
+ * when no conv is eligible. *converted (may be NULL): convs rewritten. 0 or
+ * -1 with a message. */
+int vr_convert_wino_file(const char *f32_path, const char *dst, int *converted, char *err,
+                         size_t errlen);
 
 /* bf16 weights (graph.h VR_W_BF16): the f32 model with the weights of every
  * CONV, DWCONV, FC and LINEAR rounded to bf16 (RNE) in the bf16 kernels'

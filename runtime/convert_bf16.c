@@ -12,6 +12,10 @@
 
 int vr_rewrite_bf16(vr_rewrite *rw, int ni, const vr_node *n, vr_node_refs *r)
 {
+    if (n->wtype == VR_W_WINO) /* U = G g Gᵀ in f32 does not give g back exactly */
+        return vr_rewrite_fail(rw, "node %d (conv): weights stored Winograd-transformed "
+                                   "(conv_wino_f32) cannot be rounded to bf16; convert the "
+                                   "source model with --dtype bf16", ni);
     if ((n->op != VR_OP_CONV && n->op != VR_OP_DWCONV && n->op != VR_OP_FC &&
          n->op != VR_OP_LINEAR) || n->wtype != VR_W_F32)
         return 0;

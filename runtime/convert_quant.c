@@ -223,6 +223,9 @@ out:
 
 static int supported(qctx *c, int ni, const vr_node *n)
 {
+    if (n->wtype == VR_W_WINO) /* U = G g Gᵀ in f32 does not give g back exactly */
+        return qerr(c, "node %d (conv): weights stored Winograd-transformed (conv_wino_f32) "
+                       "cannot be quantized; convert the source model with --dtype int8", ni);
     if (n->wtype != VR_W_F32) /* quantize_weights reads f32 weights */
         return qerr(c, "node %d (%s): weights stored %s, not f32: quantize the f32 model", ni,
                     vr_op_name(n->op), n->wtype == VR_W_BF16 ? "bf16" : "int8");
@@ -509,8 +512,21 @@ int vr_convert_as(vr_convert_fn convert, const char *src, const char *dst,
 {
     vr_convert_opts f32 = o ? *o : (vr_convert_opts){0};
     f32.dtype = VR_CONVERT_F32;
-    if (!o || o->dtype == VR_CONVERT_F32)
-        return convert(src, dst, &f32, err, errlen);
+    f32.no_winograd = 1; /* the converter writes direct convs: the rewrites start from those */
+    if (!o || o->dtype == VR_CONVERT_F32) {
+        int n = 0, rc = convert(src, dst, &f32, err, errlen);
+        if (rc || (o && o->no_winograd))
+            return rc;
+        if (vr_convert_wino_file(dst, dst, &n, err, errlen)) {
+            char sub[400];
+            snprintf(sub, sizeof sub, "%s", err);
+            unlink(dst);
+            FAIL("%s: winograd: %s", src, sub);
+        }
+        if (o && o->verbose && n)
+            fprintf(stderr, "winograd: %d convs\n", n);
+        return 0;
+    }
     if (o->dtype != VR_CONVERT_INT8 && o->dtype != VR_CONVERT_BF16)
         FAIL("%s: unknown storage dtype %d", src, o->dtype);
     /* The f32 model goes to a temporary file beside nothing the user owns. */

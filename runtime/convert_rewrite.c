@@ -51,6 +51,8 @@ static int src_index(const vr_rewrite *rw, const void *data)
     return -1;
 }
 
+const vr_graph *vr_rewrite_graph(const vr_rewrite *rw) { return rw->m->graph; }
+
 const vw_tensor *vr_rewrite_tensor(const vr_rewrite *rw, const void *data)
 {
     int i = src_index(rw, data);

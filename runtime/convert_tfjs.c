@@ -1077,7 +1077,7 @@ static void model_name(const char *src, char *out, size_t outlen)
 int vr_convert_tfjs(const char *src, const char *dst, const vr_convert_opts *opts, char *err,
                     size_t errlen)
 {
-    if (opts && opts->dtype != VR_CONVERT_F32) /* int8: via f32 (runtime/convert_quant.c) */
+    if (!vr_convert_is_raw(opts)) /* Winograd, int8, bf16: via f32 (runtime/convert_quant.c) */
         return vr_convert_as(vr_convert_tfjs, src, dst, opts, err, errlen);
     tfjs_model *m;
     if (tfjs_load(src, &m, err, errlen))

@@ -402,6 +402,8 @@ static int convert_op(conv_ctx *c, const tfl_op *op)
 int vr_convert_tflite(const char *src, const char *dst, const vr_convert_opts *o, char *err,
                       size_t errlen)
 {
+    if (!vr_convert_is_raw(o)) /* a float model's Winograd pass (runtime/convert_quant.c) */
+        return vr_convert_as(vr_convert_tflite, src, dst, o, err, errlen);
     tfl_model *m;
     if (tfl_load(src, &m, err, errlen))
         return -1;

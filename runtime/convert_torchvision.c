@@ -372,7 +372,7 @@ static int build_resnet50(tctx *c, tval x, tval *logits)
 int vr_convert_safetensors(const char *src, const char *dst, const vr_convert_opts *opts,
                            char *err, size_t errlen)
 {
-    if (opts && opts->dtype != VR_CONVERT_F32) /* int8: via f32 (runtime/convert_quant.c) */
+    if (!vr_convert_is_raw(opts)) /* Winograd, int8, bf16: via f32 (runtime/convert_quant.c) */
         return vr_convert_as(vr_convert_safetensors, src, dst, opts, err, errlen);
     tctx c = {.err = err, .errlen = errlen};
     int rc = -1;

@@ -44,10 +44,12 @@ static void exec_conv(const vr_plan *p, int ni, const vr_node *n, int r0, int r1
                                  .scratch = scratch};
         ops->conv2d_bf16(&a, r0, r1);
     } else if (in->dtype == VR_F32) {
+        const int rv = p->np[ni].res_value - 1; /* a fused ADD (plan.c fuse_add) */
         vk_conv2d_f32_args a = {.g = cg, .in = (const float *)in_base(p, n->in[0]),
                                 .Wp = n->weights, .bias = n->bias,
-                                .out = (float *)p->slots[n->out].base, .act = n->act,
-                                .scratch = scratch};
+                                .residual = rv >= 0 ? (const float *)in_base(p, rv) : NULL,
+                                .out = (float *)p->slots[n->out].base,
+                                .act = rv >= 0 ? p->np[ni].res_act : n->act, .scratch = scratch};
         ops->conv2d_f32(&a, r0, r1);
     } else {
         vk_conv2d_q8_args a = {.g = cg, .in = in_base(p, n->in[0]), .a_signed = in->dtype == VR_S8,
@@ -57,6 +59,22 @@ static void exec_conv(const vr_plan *p, int ni, const vr_node *n, int r0, int r1
                                .scratch = scratch};
         ops->conv2d_q8(&a, r0, r1);
     }
+}
+
+/* Winograd F(4×4, 3×3) (graph.h VR_W_WINO): tile rows [t0, t1) over
+ * batch × ceil(OH / 4). */
+static void exec_conv_wino(const vr_plan *p, int ni, const vr_node *n, int t0, int t1, int tid)
+{
+    vk_conv_geom cg;
+    geom(p, n, &cg);
+    const int rv = p->np[ni].res_value - 1; /* a fused ADD (plan.c fuse_add) */
+    vk_conv_wino_f32_args a = {.g = cg, .in = (const float *)in_base(p, n->in[0]),
+                               .Wp = n->weights, .bias = n->bias,
+                               .residual = rv >= 0 ? (const float *)in_base(p, rv) : NULL,
+                               .out = (float *)p->slots[n->out].base,
+                               .act = rv >= 0 ? p->np[ni].res_act : n->act,
+                               .scratch = p->scratch + (size_t)tid * p->scratch_bytes};
+    p->ops->conv_wino_f32(&a, t0, t1);
 }
 
 static void exec_dwconv(const vr_plan *p, int ni, const vr_node *n, int r0, int r1)
@@ -226,6 +244,13 @@ void vr_exec_node(const vr_plan *p, int ni, int tid, int nt)
     size_t total = (size_t)p->batch * out->h * out->w * out->c;
     switch (n->op) {
     case VR_OP_CONV:
+        if (n->wtype == VR_W_WINO) { /* work items: rows of 4×4 output tiles */
+            vr_split(p->batch * ((out->h + VK_WINO_TILE - 1) / VK_WINO_TILE), 1, tid, nt, &r0,
+                     &r1);
+            if (r0 < r1)
+                exec_conv_wino(p, ni, n, r0, r1, tid);
+            break;
+        }
         vr_split(rows, 1, tid, nt, &r0, &r1);
         if (r0 < r1)
             exec_conv(p, ni, n, r0, r1, tid);
@@ -237,6 +262,8 @@ void vr_exec_node(const vr_plan *p, int ni, int tid, int nt)
         break;
     case VR_OP_FC: exec_fc(p, ni, n, tid, nt); break;
     case VR_OP_ADD: {
+        if (p->np[ni].fused_away)
+            break;
         int e0, e1;
         vr_split((int)total, 16, tid, nt, &e0, &e1);
         if (e0 >= e1)

@@ -84,7 +84,8 @@ typedef struct vr_node {
     int vocab;                 /* EMBED: rows of the table */
     /* How the weights of a node with f32 activations are stored
      * (docs/QUANTIZATION.md). The loader sets it from the weight tensor's
-     * dtype; the GRAPH encoding does not carry it.
+     * dtype (and, for Winograd, its layout); the GRAPH encoding does not
+     * carry it.
      *   VR_W_F32: f32 (vk_pack_f32_b / _conv_f32 / _dw_f32).
      *   VR_W_S8: LINEAR only, dynamic int8: weights vk_pack_s8_b (symmetric,
      *     per output channel), w_colsum, w_scales [out c], bias f32; each
@@ -92,8 +93,12 @@ typedef struct vr_node {
      *     matmul_q8 with the f32 epilogue (bias, residual, act).
      *   VR_W_BF16: CONV / DWCONV / FC / LINEAR with bf16 weights
      *     (vk_pack_conv_bf16 / _dw_bf16 / _bf16_b), f32 bias; conv2d_bf16,
-     *     dwconv_bf16, matmul_bf16. */
-    enum { VR_W_F32 = 0, VR_W_S8, VR_W_BF16 } wtype;
+     *     dwconv_bf16, matmul_bf16.
+     *   VR_W_WINO: CONV only, 3×3, stride 1, dilation 1: f32 weights
+     *     transformed for Winograd F(4×4, 3×3) (vk_pack_wino_f32, layout
+     *     VW_CONV_WINO_F32), f32 bias; conv_wino_f32 over tile rows
+     *     (runtime/convert_wino.c writes them). */
+    enum { VR_W_F32 = 0, VR_W_S8, VR_W_BF16, VR_W_WINO } wtype;
 } vr_node;
 
 typedef struct vr_graph vr_graph;
@@ -123,6 +128,16 @@ const char *vr_op_name(vr_op op);
 typedef struct vr_plan vr_plan;
 
 vr_plan *vr_plan_create(const vr_graph *g, int batch, const vk_ops *ops, char *err, size_t errlen);
+/* vr_plan_create folds an f32 ADD into the f32 CONV that produces one of its
+ * inputs (the conv adds the other input in its epilogue and writes the add's
+ * output: ResNet's block ends, plan.c fuse_add), so that conv's own output is
+ * never stored. VR_PLAN_OBSERVABLE keeps every node computing its own value,
+ * for vr_plan_run_observed callers that read them (calibration). */
+#define VR_PLAN_OBSERVABLE 1u
+vr_plan *vr_plan_create_ex(const vr_graph *g, int batch, const vk_ops *ops, unsigned flags,
+                           char *err, size_t errlen);
+/* ADD nodes folded into convs (0 with VR_PLAN_OBSERVABLE). */
+int vr_plan_folded(const vr_plan *p);
 void vr_plan_free(vr_plan *p); /* accepts NULL */
 size_t vr_plan_arena_bytes(const vr_plan *p);
 /* input: batch × (h·w·c) elements of the input value's dtype, NHWC;
@@ -136,7 +151,8 @@ int vr_plan_run(vr_plan *p, vr_pool *pool, const void *input, void *output);
  * *img_stride between images (each pixel's c elements contiguous). Buffers are
  * reused once a value's last reader has run, so v holds its own contents only
  * inside the observer of the node that produced it (or, for the graph output,
- * until the next run); the graph input is the caller's buffer. */
+ * until the next run); the graph input is the caller's buffer; NULL for a
+ * conv output folded into its ADD (only in plans without VR_PLAN_OBSERVABLE). */
 typedef void (*vr_plan_observer)(void *ctx, const vr_plan *p, int node);
 int vr_plan_run_observed(vr_plan *p, vr_pool *pool, const void *input, void *output,
                          vr_plan_observer observe, void *ctx);

@@ -32,6 +32,12 @@ typedef struct vr_node_plan {
     int32_t rq_mult;      /* QUANTIZE */
     int8_t rq_shift;
     int dynq;             /* LINEAR with int8 weights: quantize its input rows first */
+    /* An f32 ADD fused into the CONV producing one of its inputs (plan.c,
+     * layout): the conv adds the other input as its residual, applies the
+     * add's activation and writes the add's output; the ADD does nothing. */
+    int res_value;        /* CONV: 1 + the value added as residual; 0: none */
+    vk_act res_act;       /* CONV with res_value: the activation after the add */
+    int fused_away;       /* ADD: computed by its producer conv */
 } vr_node_plan;
 
 struct vr_plan {
@@ -50,6 +56,8 @@ struct vr_plan {
     vr_slot *slots;
     size_t *buf_offset; /* per value: offset in arena, or SIZE_MAX (aliased / input) */
     vr_node_plan *np;
+    unsigned flags;  /* VR_PLAN_* */
+    int folded;      /* ADD nodes folded into convs */
     const void *user_input;
 };
 

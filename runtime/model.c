@@ -182,15 +182,20 @@ static int check_refs(const vw_file *f, const vr_graph *g, int ni, const uint8_t
     if (!in || !out)
         FAIL("node %d: bad value ids", ni);
     int q = in->dtype != VR_F32;
-    /* f32 activations: f32 or bf16 weights (graph.h VR_W_BF16) */
+    /* f32 activations: f32 or bf16 weights (graph.h VR_W_BF16), or f32
+     * Winograd weights on a conv (VR_W_WINO) */
     int bf = !q && w && w->dtype == VW_BF16;
+    int wino = !q && n->op == VR_OP_CONV && w && w->layout == VW_CONV_WINO_F32;
     vw_dtype wt = q ? VW_S8 : bf ? VW_BF16 : VW_F32;
     int ok = 0;
     if (w) {
         switch (n->op) {
         case VR_OP_CONV:
             ok = w->dtype == wt &&
-                 w->layout == (q ? VW_CONV_S8 : bf ? VW_CONV_BF16 : VW_CONV_F32) &&
+                 w->layout == (q      ? VW_CONV_S8
+                               : bf   ? VW_CONV_BF16
+                               : wino ? VW_CONV_WINO_F32
+                                      : VW_CONV_F32) &&
                  dims_are(w, 4, out->c, n->kh, n->kw, in->c);
             break;
         case VR_OP_DWCONV:
@@ -206,7 +211,12 @@ static int check_refs(const vw_file *f, const vr_graph *g, int ni, const uint8_t
     if (!ok)
         FAIL("node %d (%s): weights missing or not %s of the node's shape", ni, vr_op_name(n->op),
              q ? "packed s8" : "packed f32 or bf16");
-    n->wtype = bf ? VR_W_BF16 : VR_W_F32;
+    /* The layout's dims already make it 3×3; the kernel also needs these. */
+    if (wino && (n->stride_h != 1 || n->stride_w != 1 || n->dil_h != 1 || n->dil_w != 1))
+        FAIL("node %d (conv): Winograd weights (%s) need stride 1 and dilation 1, the node has "
+             "stride %dx%d, dilation %dx%d", ni, vw_layout_name(w->layout), n->stride_h,
+             n->stride_w, n->dil_h, n->dil_w);
+    n->wtype = bf ? VR_W_BF16 : wino ? VR_W_WINO : VR_W_F32;
     n->weights = w->data;
     if (b) {
         if (b->dtype != (q ? VW_S32 : VW_F32) || b->layout != VW_PLAIN || !dims_are(b, 1, out->c, 0, 0, 0))

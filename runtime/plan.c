@@ -155,9 +155,15 @@ static int check_node(vr_plan *p, int ni, char *err, size_t errlen)
     int bf16_ok = (n->op == VR_OP_CONV || n->op == VR_OP_DWCONV || n->op == VR_OP_FC) &&
                   in->dtype == VR_F32;
     if (!(n->wtype == VR_W_F32 || (n->wtype == VR_W_S8 && n->op == VR_OP_LINEAR) ||
-          (n->wtype == VR_W_BF16 && (bf16_ok || n->op == VR_OP_LINEAR))))
+          (n->wtype == VR_W_BF16 && (bf16_ok || n->op == VR_OP_LINEAR)) ||
+          (n->wtype == VR_W_WINO && n->op == VR_OP_CONV && in->dtype == VR_F32)))
         FAIL("node %d (%s): weight storage %d not supported for this op and input", ni, op,
              (int)n->wtype);
+    if (n->wtype == VR_W_WINO && (n->kh != 3 || n->kw != 3 || n->stride_h != 1 ||
+                                  n->stride_w != 1 || n->dil_h != 1 || n->dil_w != 1))
+        FAIL("node %d (conv): Winograd weights need a 3x3 conv, stride 1, dilation 1 (node: "
+             "%dx%d s%dx%d d%dx%d)", ni, n->kh, n->kw, n->stride_h, n->stride_w, n->dil_h,
+             n->dil_w);
     int conv_like = n->op == VR_OP_CONV || n->op == VR_OP_DWCONV || n->op == VR_OP_AVGPOOL ||
                     n->op == VR_OP_MAXPOOL;
     if (conv_like) {
@@ -310,6 +316,41 @@ static int uses(const vr_graph *g, int v, int *only_node)
     return cnt;
 }
 
+/* ADD y = act(a + b) of f32 values where one input, say a, is the output of
+ * an f32 CONV (direct or Winograd weights, no activation of its own, a used
+ * by this add only) and b was computed before that conv: the conv adds b in
+ * its epilogue (the kernels' residual, read before the output is written),
+ * applies act and writes y's buffer directly — one pass over the tensor
+ * instead of three (ResNet's block ends). b keeps its own buffer: it lives
+ * up to the add, so it never shares y's. y is contiguous (an ADD's output is
+ * never placed inside a concat), and so is b (it has another use, the add,
+ * so no concat takes it in place): residual and output have one pixel stride. */
+static void fuse_add(vr_plan *p, vinfo *vi, int ai)
+{
+    const vr_graph *g = p->g;
+    const vr_node *add = &g->nodes[ai];
+    for (int k = 0; k < 2; k++) {
+        const int v = add->in[k], o = add->in[1 - k], prod = g->producer[v];
+        int only;
+        if (v == o || v == g->input || v == g->output || prod < 0 || vi[v].root != v ||
+            uses(g, v, &only) != 1)
+            continue;
+        const vr_node *c = &g->nodes[prod];
+        if (c->op != VR_OP_CONV || c->act != VK_ACT_NONE || c->nin != 1 ||
+            (c->wtype != VR_W_F32 && c->wtype != VR_W_WINO) ||
+            g->values[c->in[0]].dtype != VR_F32)
+            continue;
+        if (o != g->input && !(g->producer[o] >= 0 && g->producer[o] < prod))
+            continue;
+        vi[v].root = add->out;
+        p->np[prod].res_value = o + 1;
+        p->np[prod].res_act = add->act;
+        p->np[ai].fused_away = 1;
+        p->folded++;
+        return;
+    }
+}
+
 static int find_root(vinfo *vi, int v)
 {
     while (vi[v].root != v)
@@ -337,6 +378,9 @@ static int layout(vr_plan *p, char *err, size_t errlen)
         const vr_node *n = &g->nodes[i];
         if (n->op == VR_OP_RESHAPE && n->in[0] != g->input)
             vi[n->out].root = n->in[0];
+        if (n->op == VR_OP_ADD && n->nin == 2 && g->values[n->out].dtype == VR_F32 &&
+            !(p->flags & VR_PLAN_OBSERVABLE))
+            fuse_add(p, vi, i);
         if (n->op == VR_OP_CONCAT) {
             int ok = 1;
             for (int k = 0; k < n->nin && ok; k++) {
@@ -454,6 +498,14 @@ static int layout(vr_plan *p, char *err, size_t errlen)
 
 vr_plan *vr_plan_create(const vr_graph *g, int batch, const vk_ops *ops, char *err, size_t errlen)
 {
+    return vr_plan_create_ex(g, batch, ops, 0, err, errlen);
+}
+
+int vr_plan_folded(const vr_plan *p) { return p->folded; }
+
+vr_plan *vr_plan_create_ex(const vr_graph *g, int batch, const vk_ops *ops, unsigned flags,
+                           char *err, size_t errlen)
+{
     if (batch < 1 || batch > 4096) {
         vf_fail(err, errlen, "batch %d out of range", batch);
         return NULL;
@@ -470,6 +522,7 @@ vr_plan *vr_plan_create(const vr_graph *g, int batch, const vk_ops *ops, char *e
     p->g = g;
     p->ops = ops;
     p->batch = batch;
+    p->flags = flags;
     p->slots = calloc((size_t)g->nvalues, sizeof *p->slots);
     p->buf_offset = calloc((size_t)g->nvalues, sizeof *p->buf_offset);
     p->np = calloc((size_t)g->nnodes + 1, sizeof *p->np);
@@ -505,6 +558,7 @@ vr_plan *vr_plan_create(const vr_graph *g, int batch, const vk_ops *ops, char *e
                                .dil_w = n->dil_w, .in_ld = in->c, .out_ld = out->c};
             size_t s = in->dtype != VR_F32          ? vk_conv2d_q8_scratch(&cg)
                        : n->wtype == VR_W_BF16 ? vk_conv2d_bf16_scratch(&cg)
+                       : n->wtype == VR_W_WINO ? vk_conv_wino_f32_scratch(&cg)
                                                : vk_conv2d_f32_scratch(&cg);
             if (s > scratch)
                 scratch = s;
@@ -586,6 +640,8 @@ const void *vr_plan_value(const vr_plan *p, int v, size_t *pix_ld, size_t *img_s
     if (v < 0 || v >= g->nvalues)
         return NULL;
     const vr_value *val = &g->values[v];
+    if (g->producer[v] >= 0 && p->np[g->producer[v]].res_value)
+        return NULL; /* a conv output folded into its add: never stored */
     *pix_ld = v == g->input ? (size_t)val->c : (size_t)p->slots[v].pix_ld;
     *img_stride = v == g->input ? (size_t)val->h * val->w * val->c : p->slots[v].img_stride;
     return v == g->input ? p->user_input : p->slots[v].base;

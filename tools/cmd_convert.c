@@ -14,7 +14,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: vireo convert SRC OUT.vwt [--labels FILE] [--dtype f32|bf16|int8]\n"
-            "                     [--calib DIR|@LIST] [--calib-n N] [--calib-method M] [-v]\n"
+            "                     [--no-winograd] [--calib DIR|@LIST] [--calib-n N]\n"
+            "                     [--calib-method M] [-v]\n"
             "                     [--tower image|text] [--act gelu|quick_gelu] [--image-size S]\n"
             "  SRC: a .tflite model, a TF.js layers model's model.json, or a state dict\n"
             "       (.safetensors): torchvision mobilenet_v2 / resnet50 / vit_*, CLIP towers\n"
@@ -23,6 +24,10 @@ static void usage(void)
             "                 calibrated on images, per-channel int8 weights; transformers\n"
             "                 (ViT / CLIP) int8 linear layers with per-token activations\n"
             "                 quantized at run time (no calibration)\n"
+            "  --no-winograd  f32: keep every conv direct; by default 3x3 stride-1 convs\n"
+            "                 with >= 16 channels in and out and >= 196 output pixels\n"
+            "                 (14x14) get Winograd F(4x4,3x3) weights (faster; results\n"
+            "                 differ from the direct conv by rounding only)\n"
             "  --calib        int8: calibration images, a directory or @LIST (default\n"
             "                 ../shared/" VR_CALIB_DEFAULT_DIR ")\n"
             "  --calib-n      int8: images used, spread evenly over the list (default 64)\n"
@@ -59,7 +64,9 @@ int cmd_convert(int argc, char **argv)
                 fprintf(stderr, "vireo convert: --dtype %s: f32, bf16 or int8\n", next);
                 return 2;
             }
-        } else if (!strcmp(a, "--calib") && next)
+        } else if (!strcmp(a, "--no-winograd"))
+            o.no_winograd = 1;
+        else if (!strcmp(a, "--calib") && next)
             o.calib = argv[++i];
         else if (!strcmp(a, "--calib-n") && next) {
             char *end;
@@ -114,6 +121,11 @@ int cmd_convert(int argc, char **argv)
     }
     if (!src || !dst) {
         usage();
+        return 2;
+    }
+    if (o.dtype != VR_CONVERT_F32 && o.no_winograd) {
+        fprintf(stderr, "vireo convert: --no-winograd is for --dtype f32 (bf16 and int8 "
+                        "convs are always direct)\n");
         return 2;
     }
     if (o.dtype != VR_CONVERT_INT8 && (o.calib || o.calib_n || o.calib_method)) {

@@ -133,7 +133,7 @@ static capture run_capture(const vr_graph *g, vr_pool *pool, const void *input)
         c.raw[v] = calloc(n, vr_dtype_size(val->dtype));
     }
     char err[512];
-    vr_plan *p = vr_plan_create(g, 1, tu_ops(), err, sizeof err);
+    vr_plan *p = vr_plan_create_ex(g, 1, tu_ops(), VR_PLAN_OBSERVABLE, err, sizeof err);
     if (!p)
         tu_fail("plan: %s", err);
     const vr_value *ov = vr_graph_value(g, vr_graph_output(g));

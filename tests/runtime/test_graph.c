@@ -9,6 +9,7 @@
  * a path that stays below 1e-4 · (1 + |y|). We check 1e-4 · (1 + |y|).
  * Quantized graphs: TFLite integer semantics, so outputs must match exactly. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -559,6 +560,137 @@ static void test_uint8_pools_add_softmax(void **state)
         tu_free(bufs[i]);
 }
 
+/* ---- ADD folded into the conv before it (plan.c fuse_add) ---------------
+ * Which adds fold: x → c1 1×1 relu → h0 → c2 3×3 → h1; y = relu(h1 + h0)
+ * folds into c2; y → c3 3×3 → h2 with a second use: y2 = y + h2 does not;
+ * h2 → c4 relu → h3: y2 + h3 does not (c4 has its own activation).
+ * Numbers: with y as the output, the folded plan adds h0 inside c2's sum
+ * (bias, residual, then the K = 216 products) instead of after it; either
+ * order is within γ_{K+2}·S of the exact value, S = |b| + |h0| + Σ|w·x|
+ * computed per element from h0 as the unfolded plan produces it, so the two
+ * plans differ by at most 2·γ_{K+2}·S (ReLU does not increase differences). */
+/* in a plan that folded c2 into the add, h1 is never stored */
+static void folded_observer(void *ctx, const vr_plan *p, int node)
+{
+    size_t ld, is;
+    if (node == 1 && vr_plan_value(p, *(int *)ctx, &ld, &is) != NULL)
+        tu_fail("the folded conv's output is reported as stored");
+}
+
+typedef struct snap {
+    int v;
+    float *buf;
+    size_t n;
+} snap;
+static void snap_observer(void *ctx, const vr_plan *p, int node)
+{
+    (void)node;
+    snap *s = ctx;
+    size_t ld, is;
+    const float *src = vr_plan_value(p, s->v, &ld, &is);
+    if (src && node == 0) /* h0 is produced by node 0, contiguous */
+        memcpy(s->buf, src, s->n * sizeof(float));
+}
+
+static void test_add_folding(void **state)
+{
+    (void)state;
+    tu_rng r = tu_rng_make(0xadd);
+    const int H = 6, W = 7, C = 16, D = 24, batch = 2, K = 9 * D;
+    float *w1 = tu_alloc((size_t)D * C * 4), *w2 = tu_alloc((size_t)D * K * 4);
+    float *b = tu_alloc((size_t)D * 4);
+    float *p1 = tu_alloc(vk_pack_conv_f32_size(D, 1, 1, C) * 4);
+    float *p2 = tu_alloc(vk_pack_conv_f32_size(D, 3, 3, D) * 4);
+    tu_fill_f32(&r, w1, (size_t)D * C, -0.5f, 0.5f);
+    tu_fill_f32(&r, w2, (size_t)D * K, -0.5f, 0.5f);
+    tu_fill_f32(&r, b, D, -0.5f, 0.5f);
+    vk_pack_conv_f32(D, 1, 1, C, w1, p1);
+    vk_pack_conv_f32(D, 3, 3, D, w2, p2);
+    char err[256];
+
+    /* which adds fold */
+    vr_graph *g = vr_graph_new();
+    int x = val(g, VR_F32, H, W, C, 0, 0), h0 = val(g, VR_F32, H, W, D, 0, 0);
+    int h1 = val(g, VR_F32, H, W, D, 0, 0), y = val(g, VR_F32, H, W, D, 0, 0);
+    int h2 = val(g, VR_F32, H, W, D, 0, 0), y2 = val(g, VR_F32, H, W, D, 0, 0);
+    int h3 = val(g, VR_F32, H, W, D, 0, 0), out = val(g, VR_F32, H, W, D, 0, 0);
+    node(g, convn(VR_OP_CONV, x, h0, 1, 1, 0, VK_ACT_RELU, p1, b));
+    node(g, convn(VR_OP_CONV, h0, h1, 3, 1, 1, VK_ACT_NONE, p2, b));
+    node(g, (vr_node){.op = VR_OP_ADD, .nin = 2, .in = {h1, h0}, .out = y, .act = VK_ACT_RELU});
+    node(g, convn(VR_OP_CONV, y, h2, 3, 1, 1, VK_ACT_NONE, p2, b));
+    node(g, (vr_node){.op = VR_OP_ADD, .nin = 2, .in = {y, h2}, .out = y2});
+    node(g, convn(VR_OP_CONV, h2, h3, 3, 1, 1, VK_ACT_RELU, p2, NULL));
+    node(g, (vr_node){.op = VR_OP_ADD, .nin = 2, .in = {y2, h3}, .out = out});
+    vr_graph_set_io(g, x, out);
+    vr_plan *pf = vr_plan_create(g, batch, tu_ops(), err, sizeof err);
+    vr_plan *pu = vr_plan_create_ex(g, batch, tu_ops(), VR_PLAN_OBSERVABLE, err, sizeof err);
+    assert_non_null(pf);
+    assert_non_null(pu);
+    assert_int_equal(vr_plan_folded(pf), 1);
+    assert_int_equal(vr_plan_folded(pu), 0);
+    vr_plan_free(pf);
+    vr_plan_free(pu);
+    vr_graph_free(g);
+
+    /* the folded result */
+    g = vr_graph_new();
+    x = val(g, VR_F32, H, W, C, 0, 0), h0 = val(g, VR_F32, H, W, D, 0, 0);
+    h1 = val(g, VR_F32, H, W, D, 0, 0), y = val(g, VR_F32, H, W, D, 0, 0);
+    node(g, convn(VR_OP_CONV, x, h0, 1, 1, 0, VK_ACT_RELU, p1, b));
+    node(g, convn(VR_OP_CONV, h0, h1, 3, 1, 1, VK_ACT_NONE, p2, b));
+    node(g, (vr_node){.op = VR_OP_ADD, .nin = 2, .in = {h1, h0}, .out = y, .act = VK_ACT_RELU});
+    vr_graph_set_io(g, x, y);
+    const size_t n_in = (size_t)batch * H * W * C, n_out = (size_t)batch * H * W * D;
+    float *in = tu_alloc(n_in * 4), *o_f = tu_alloc(n_out * 4), *o_u = tu_alloc(n_out * 4);
+    float *tol = tu_alloc(n_out * 4);
+    snap sn = {h0, tu_alloc(n_out * 4), n_out};
+    tu_fill_f32(&r, in, n_in, -1, 1);
+    pf = vr_plan_create(g, batch, tu_ops(), err, sizeof err);
+    pu = vr_plan_create_ex(g, batch, tu_ops(), VR_PLAN_OBSERVABLE, err, sizeof err);
+    assert_non_null(pf);
+    assert_non_null(pu);
+    assert_int_equal(vr_plan_folded(pf), 1);
+    vr_pool *pool = vr_pool_create(2);
+    assert_int_equal(vr_plan_run(pf, pool, in, o_f), 0);
+    assert_int_equal(vr_plan_run_observed(pu, pool, in, o_u, snap_observer, &sn), 0);
+    assert_int_equal(vr_plan_run_observed(pf, pool, in, o_f, folded_observer, &h1), 0);
+    const float *hv = sn.buf;
+    const double gk = tu_gamma(K + 2);
+    for (int n = 0; n < batch; n++)
+        for (int oh = 0; oh < H; oh++)
+            for (int ow = 0; ow < W; ow++)
+                for (int oc = 0; oc < D; oc++) {
+                    const size_t o = (((size_t)n * H + oh) * W + ow) * D + oc;
+                    double S = fabs(b[oc]) + fabs(hv[o]);
+                    for (int kh = 0; kh < 3; kh++)
+                        for (int kw = 0; kw < 3; kw++) {
+                            const int ih = oh - 1 + kh, iw = ow - 1 + kw;
+                            if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+                                continue;
+                            const float *xp = hv + (((size_t)n * H + ih) * W + iw) * D;
+                            const float *wp = w2 + (((size_t)oc * 3 + kh) * 3 + kw) * D;
+                            for (int c = 0; c < D; c++)
+                                S += fabs((double)xp[c] * wp[c]);
+                        }
+                    tol[o] = (float)(2 * gk * S);
+                }
+    int fail = tu_check_f32("folded vs unfolded plan", o_f, o_u, tol, 0, n_out);
+    double maxd = 0, maxr = 0;
+    for (size_t i = 0; i < n_out; i++) {
+        maxd = fmax(maxd, fabs((double)o_f[i] - o_u[i]));
+        maxr = fmax(maxr, fabs((double)o_f[i] - o_u[i]) / tol[i]);
+    }
+    printf("  add folding: max |folded - unfolded| %.3g, at most %.2g of the bound\n", maxd, maxr);
+    vr_pool_destroy(pool);
+    vr_plan_free(pf);
+    vr_plan_free(pu);
+    vr_graph_free(g);
+    void *bufs[] = {w1, w2, b, p1, p2, in, o_f, o_u, tol, sn.buf};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        tu_free(bufs[i]);
+    assert_int_equal(fail, 0);
+}
+
 /* ---- errors ------------------------------------------------------------- */
 static void expect_plan_error(vr_graph *g, const char *needle)
 {
@@ -624,6 +756,7 @@ int main(void)
         cmocka_unit_test(test_f32_cnn_every_op),   cmocka_unit_test(test_f32_embedding_head),
         cmocka_unit_test(test_uint8_cnn),          cmocka_unit_test(test_int8_cnn),
         cmocka_unit_test(test_uint8_pools_add_softmax), cmocka_unit_test(test_bad_graphs),
+        cmocka_unit_test(test_add_folding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

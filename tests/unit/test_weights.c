@@ -322,30 +322,115 @@ static const broken_case cases[] = {
     {"truncated in section table", m_truncate_table, 0, "file_size"},
 };
 
-static void test_broken_files(void **state)
+/* Each case applied to a copy of good must be refused, naming its rule. */
+static void check_broken(const uint8_t *good, size_t len0, const broken_case *tab, size_t ntab)
 {
-    size_t len0;
-    uint8_t *good = sample_bytes(&len0);
-    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+    for (size_t c = 0; c < ntab; c++) {
         uint8_t *b = malloc(len0);
         memcpy(b, good, len0);
         size_t len = len0;
-        cases[c].mutate(b, &len);
-        if (cases[c].fix)
+        tab[c].mutate(b, &len);
+        if (tab[c].fix)
             fix_crcs(b, len);
         vw_file *f = NULL;
         char err[256] = "";
         int rc = vw_open_mem(b, len, &f, err, sizeof err);
         if (rc == 0) {
-            tu_fail("case '%s': accepted", cases[c].name);
-        } else if (getenv("VIREO_TEST_VERBOSE")) { fprintf(stderr, "%-40s -> %s\n", cases[c].name, err); } if (rc != 0 && !strstr(err, cases[c].expect)) {
-            tu_fail("case '%s': error '%s' does not mention '%s'", cases[c].name, err,
-                    cases[c].expect);
+            tu_fail("case '%s': accepted", tab[c].name);
+        } else if (getenv("VIREO_TEST_VERBOSE")) { fprintf(stderr, "%-40s -> %s\n", tab[c].name, err); } if (rc != 0 && !strstr(err, tab[c].expect)) {
+            tu_fail("case '%s': error '%s' does not mention '%s'", tab[c].name, err,
+                    tab[c].expect);
         }
         assert_null(f);
         vw_close(f);
         free(b);
     }
+}
+
+static void test_broken_files(void **state)
+{
+    size_t len0;
+    uint8_t *good = sample_bytes(&len0);
+    check_broken(good, len0, cases, sizeof cases / sizeof *cases);
+    free(good);
+}
+
+/* ---- the Winograd conv layout (CONV_WINO_F32) ---------------------------- */
+
+/* One tensor: f32 [OC = 20, 3, 3, C = 5], 36 blocks of C × round_up(OC, 16). */
+enum { WINO_OC = 20, WINO_C = 5 };
+
+static uint8_t *wino_bytes(size_t *len)
+{
+    float w[WINO_OC * 9 * WINO_C];
+    tu_rng r = tu_rng_make(5);
+    tu_fill_f32(&r, w, WINO_OC * 9 * WINO_C, -1, 1);
+    size_t n = vk_pack_wino_f32_size(WINO_OC, WINO_C);
+    assert_int_equal(n, 36 * WINO_C * 32);
+    float *p = malloc(n * sizeof *p);
+    vk_pack_wino_f32(WINO_OC, WINO_C, w, p);
+    int64_t d[] = {WINO_OC, 3, 3, WINO_C}, d5[] = {WINO_OC, 5, 5, WINO_C};
+    vw_writer *wr = vw_writer_new();
+    assert_int_equal(vw_writer_add_tensor(wr, "conv.w", VW_F32, VW_CONV_WINO_F32, 4, d, p,
+                                          n * sizeof *p, NULL), 0);
+    /* the writer applies the same rules as the reader */
+    assert_int_equal(vw_writer_add_tensor(wr, "conv5.w", VW_F32, VW_CONV_WINO_F32, 4, d5, p,
+                                          n * sizeof *p, NULL), -1);
+    assert_int_equal(vw_writer_add_tensor(wr, "short.w", VW_F32, VW_CONV_WINO_F32, 4, d, p,
+                                          n * sizeof *p - 4, NULL), -1);
+    void *buf;
+    assert_int_equal(vw_writer_serialize(wr, &buf, len), 0);
+    vw_writer_free(wr);
+    free(p);
+    return buf;
+}
+
+#define M(fn, body) static void fn(uint8_t *b, size_t *len) { (void)len; body; }
+M(m_w_kh5, put64(tensor_entry(b, 0) + 32, 5))
+M(m_w_kw1, put64(tensor_entry(b, 0) + 40, 1))
+M(m_w_bf16, put32(tensor_entry(b, 0) + 8, VW_BF16))
+M(m_w_s8, put32(tensor_entry(b, 0) + 8, VW_S8))
+M(m_w_ndim3, put32(tensor_entry(b, 0) + 16, 3); put64(tensor_entry(b, 0) + 48, 0))
+M(m_w_size, put64(tensor_entry(b, 0) + 80, le64(tensor_entry(b, 0) + 80) - 4))
+M(m_w_size_direct, put64(tensor_entry(b, 0) + 80, vk_pack_conv_f32_size(WINO_OC, 3, 3, WINO_C) * 4))
+M(m_w_oc33, put64(tensor_entry(b, 0) + 24, 33))   /* 48 padded columns, not 32 */
+M(m_w_c6, put64(tensor_entry(b, 0) + 48, 6))
+M(m_w_huge, put64(tensor_entry(b, 0) + 24, 1ull << 24); put64(tensor_entry(b, 0) + 48, 1ull << 24))
+M(m_w_too_big, put64(tensor_entry(b, 0) + 48, (1ull << 24) + 1))
+#undef M
+
+static const broken_case wino_cases[] = {
+    {"winograd: 5x3 kernel", m_w_kh5, 1, "3x3 only"},
+    {"winograd: 3x1 kernel", m_w_kw1, 1, "3x3 only"},
+    {"winograd: bf16 dtype", m_w_bf16, 1, "does not fit"},
+    {"winograd: s8 dtype", m_w_s8, 1, "does not fit"},
+    {"winograd: 3 dims", m_w_ndim3, 1, "does not fit"},
+    {"winograd: data_size 4 bytes short", m_w_size, 1, "data_size"},
+    {"winograd: size of the direct layout", m_w_size_direct, 1, "data_size"},
+    {"winograd: OC 33 needs 48 columns", m_w_oc33, 1, "data_size"},
+    {"winograd: C 6", m_w_c6, 1, "data_size"},
+    {"winograd: 2^24 x 2^24 (no overflow, wrong size)", m_w_huge, 1, "data_size"},
+    {"winograd: C beyond the packers' range", m_w_too_big, 1, "does not fit"},
+};
+
+static void test_wino_layout(void **state)
+{
+    size_t len;
+    uint8_t *good = wino_bytes(&len);
+    vw_file *f;
+    char err[256] = "";
+    if (vw_open_mem(good, len, &f, err, sizeof err) != 0)
+        tu_fail("valid Winograd file refused: %s", err);
+    const vw_tensor *t = vw_find(f, "conv.w");
+    assert_int_equal(t->layout, VW_CONV_WINO_F32);
+    assert_string_equal(vw_layout_name(t->layout), "conv_wino_f32");
+    assert_int_equal(t->size, vk_pack_wino_f32_size(WINO_OC, WINO_C) * 4);
+    vw_close(f);
+    int64_t d[] = {WINO_OC, 3, 3, WINO_C};
+    assert_int_equal(vw_expected_size(VW_F32, VW_CONV_WINO_F32, 4, d), 36 * WINO_C * 32 * 4);
+    int64_t big[] = {1 << 24, 3, 3, 1 << 24}; /* 2^48 · 144 bytes: fits a size_t */
+    assert_true(vw_expected_size(VW_F32, VW_CONV_WINO_F32, 4, big) == ((size_t)36 << 50));
+    check_broken(good, len, wino_cases, sizeof wino_cases / sizeof *wino_cases);
     free(good);
 }
 
@@ -432,6 +517,7 @@ int main(void)
         cmocka_unit_test(test_writer_refuses_bad_tensors),
         cmocka_unit_test(test_save_is_crash_safe),
         cmocka_unit_test(test_broken_files),
+        cmocka_unit_test(test_wino_layout),
         cmocka_unit_test(test_truncated_everywhere),
         cmocka_unit_test(test_random_corruption),
         cmocka_unit_test(test_verify_detects_data_corruption),
