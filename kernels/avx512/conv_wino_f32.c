@@ -20,10 +20,11 @@
 #include "../wino.h"
 #include "avx512.h"
 #include "mask.h"
+#include "uk6x64.h"
 #include "vmath.h"
 
-#define MR 6
-#define NV 4
+#define MR UK6_MR
+#define NV UK6_NV
 
 /* t = Bᵀ d over one line of 6 vectors */
 static inline void in_1d(const __m512 d[6], __m512 t[6])
@@ -102,66 +103,6 @@ static void input_transform(const blk *b, int t0, int q0, int nt)
     }
 }
 
-/* C[mr][nv·16] = A[mr][K] · B panels (K rows of 16), stored whole; on the
- * way, pf_n cache lines from pf into L2, pf_k per k step. */
-typedef struct pf_t {
-    const char *p;
-    int n, k;
-} pf_t;
-static inline __attribute__((always_inline)) void uk(int mr, int nv, const float *A,
-                                                     ptrdiff_t lda, const float *B, ptrdiff_t bs,
-                                                     int K, float *C, ptrdiff_t ldc, pf_t pf)
-{
-    __m512 acc[MR][NV];
-#pragma GCC unroll 6
-    for (int i = 0; i < mr; i++)
-#pragma GCC unroll 4
-        for (int j = 0; j < nv; j++)
-            acc[i][j] = _mm512_setzero_ps();
-    for (int k = 0; k < K; k++) {
-        if (pf.n > 0) {
-            for (int t = 0; t < pf.k; t++)
-                _mm_prefetch(pf.p + 64 * t, _MM_HINT_T1);
-            pf.p += 64 * pf.k;
-            pf.n -= pf.k;
-        }
-        __m512 bv[NV];
-#pragma GCC unroll 4
-        for (int j = 0; j < nv; j++)
-            bv[j] = _mm512_loadu_ps(B + j * bs + (ptrdiff_t)k * 16);
-#pragma GCC unroll 6
-        for (int i = 0; i < mr; i++) {
-            const __m512 av = _mm512_set1_ps(A[i * lda + k]);
-#pragma GCC unroll 4
-            for (int j = 0; j < nv; j++)
-                acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
-        }
-    }
-#pragma GCC unroll 6
-    for (int i = 0; i < mr; i++)
-#pragma GCC unroll 4
-        for (int j = 0; j < nv; j++)
-            _mm512_storeu_ps(C + i * ldc + j * 16, acc[i][j]);
-}
-
-typedef void (*uk_fn)(const float *, ptrdiff_t, const float *, ptrdiff_t, int, float *, ptrdiff_t,
-                      pf_t);
-#define UK(mr, nv)                                                                          \
-    static void uk_##mr##_##nv(const float *A, ptrdiff_t lda, const float *B, ptrdiff_t bs, \
-                               int K, float *C, ptrdiff_t ldc, pf_t pf)                     \
-    {                                                                                       \
-        uk(mr, nv, A, lda, B, bs, K, C, ldc, pf);                                           \
-    }
-#define UK_ROW(mr) UK(mr, 1) UK(mr, 2) UK(mr, 3) UK(mr, 4)
-UK_ROW(1)
-UK_ROW(2)
-UK_ROW(3)
-UK_ROW(4)
-UK_ROW(5)
-UK_ROW(6)
-#define UK_T(mr) {uk_##mr##_1, uk_##mr##_2, uk_##mr##_3, uk_##mr##_4}
-static const uk_fn uk_table[MR][NV] = {UK_T(1), UK_T(2), UK_T(3), UK_T(4), UK_T(5), UK_T(6)};
-
 /* U is one stream: the (ξ, panel block) blocks follow each other in memory
  * in the order they are used. While a block is multiplied, the next one is
  * prefetched into L2 by the row tiles after the first (which reads its own
@@ -187,14 +128,14 @@ static void products(const blk *b, int nt)
             const int per_k = (share + C - 1) / C;
             for (int i = 0, r = 0; r < R; i += nt / R + (r < nt % R), r++) {
                 const int mr = nt / R + (r < nt % R); /* balanced: 49 = 5·6 + 4·5 */
-                pf_t pf = {0};
+                uk6_pf pf = {0};
                 if (R == 1 || r > 0) {
                     const int first = R == 1 ? 0 : (r - 1) * share;
                     pf.p = (const char *)next + (ptrdiff_t)first * 64;
                     pf.n = (int)(lines - first < share ? lines - first : share);
                     pf.k = per_k;
                 }
-                uk_table[mr - 1][nv - 1](V + (ptrdiff_t)i * b->Cp, b->Cp, U + p * bs, bs, C,
+                uk6_table[mr - 1][nv - 1](V + (ptrdiff_t)i * b->Cp, b->Cp, U + p * bs, bs, C,
                                          M + (ptrdiff_t)i * b->OCp + p * 16, b->OCp, pf);
             }
         }

@@ -264,6 +264,11 @@ static void test_curated(void **state)
         mk(1, 1, 13, 15, 31, 1, 1, 1, 1, 0, 0, 0, 0),
         mk(2, 5, 5, 33, 48 + 1, 1, 1, 1, 1, 0, 0, 0, 0),
         mk(1, 7, 7, 64, 16, 1, 1, 2, 1, 0, 0, 0, 0),
+        /* 1×1 stride 1 over >= 128 pixels: the AVX-512 kernel runs the matmul
+         * on the input in place (odd C and OC, pixel strides past C / OC) */
+        mk(2, 9, 8, 17, 33, 1, 1, 1, 1, 0, 0, 0, 0),
+        mk(1, 16, 8, 33, 49, 1, 1, 1, 1, 0, 0, 0, 0),
+        mk(1, 11, 13, 1, 7, 1, 1, 1, 1, 0, 0, 0, 0),
         /* 3×3 pad 1, the ResNet form, with every padding side hit */
         mk(1, 8, 8, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1),
         mk(2, 9, 9, 17, 33, 3, 3, 2, 1, 1, 1, 1, 1),
