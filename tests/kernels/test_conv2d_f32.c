@@ -269,6 +269,9 @@ static void test_curated(void **state)
         mk(2, 9, 8, 17, 33, 1, 1, 1, 1, 0, 0, 0, 0),
         mk(1, 16, 8, 33, 49, 1, 1, 1, 1, 0, 0, 0, 0),
         mk(1, 11, 13, 1, 7, 1, 1, 1, 1, 0, 0, 0, 0),
+        /* ... not at stride 2 (ResNet's downsample form, odd W) */
+        mk(2, 18, 16, 17, 33, 1, 1, 2, 1, 0, 0, 0, 0),
+        mk(1, 24, 23, 9, 20, 1, 1, 2, 1, 0, 0, 0, 0),
         /* 3×3 pad 1, the ResNet form, with every padding side hit */
         mk(1, 8, 8, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1),
         mk(2, 9, 9, 17, 33, 3, 3, 2, 1, 1, 1, 1, 1),
