@@ -4,7 +4,8 @@
  * little-endian, N×D with D = the output value's h·w·c, and the path of each
  * row to OUT.paths (one per line, in row order, as opened: relative paths
  * are relative to the working directory). Both files are written under a
- * ".part" name and renamed when complete. An image that cannot be read or
+ * ".part" name and renamed when complete (so an existing OUT that is not a
+ * regular file, /dev/null or a FIFO, is refused rather than replaced). An image that cannot be read or
  * decoded is reported and skipped; the exit status is non-zero only if no
  * image worked (or on a model / output error).
  *
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -224,6 +226,22 @@ int cmd_embed(int argc, char **argv)
         goto done;
     if (features && vr_model_use_features(m, err, sizeof err) <= 0) {
         fprintf(stderr, "vireo embed: %s: %s\n", model, err);
+        goto done;
+    }
+    /* OUT and OUT.paths are renamed into place: a device or FIFO there
+     * (-o /dev/null run as root) would be replaced by a regular file. */
+    struct stat sb;
+    const char *special = NULL;
+    snprintf(paths_final, plen, "%s.paths", outp);
+    if (stat(outp, &sb) == 0 && !S_ISREG(sb.st_mode))
+        special = outp;
+    else if (stat(paths_final, &sb) == 0 && !S_ISREG(sb.st_mode))
+        special = paths_final;
+    if (special) {
+        fprintf(stderr,
+                "vireo embed: %s: exists and is not a regular file (OUT and OUT.paths are "
+                "written under .part names and renamed into place)\n",
+                special);
         goto done;
     }
     snprintf(rows_part, plen, "%s.part", outp);

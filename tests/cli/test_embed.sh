@@ -3,7 +3,7 @@
 # paths resolved against the list's directory) and IMAGE arguments give the
 # same rows; thread and batch settings do not change a byte; OUT.paths names
 # each row; broken images are reported and skipped; nothing usable = exit 1
-# and no output file.
+# and no output file; an OUT that is not a regular file is refused.
 # usage: test_embed.sh VIREO SOURCE_DIR
 set -eu
 vireo=$1
@@ -69,6 +69,14 @@ if "$vireo" embed -q -m "$tmp/m.vwt" -o "$tmp/none.f32" "$tmp/img/a/broken.jpg" 
 grep -q "skipped $tmp/missing.jpg: open" "$tmp/none.err" || { cat "$tmp/none.err"; fail "missing file message"; }
 [ ! -e "$tmp/none.f32" ] && [ ! -e "$tmp/none.f32.part" ] && [ ! -e "$tmp/none.f32.paths" ] \
     || fail "output written without any image"
+
+# an OUT that is not a regular file is refused, not replaced by a rename
+mkfifo "$tmp/fifo"
+if "$vireo" embed -q -m "$tmp/m.vwt" -o "$tmp/fifo" "$tmp/img/p01.JPG" 2>"$tmp/fifo.err"; then
+    fail "embed onto a FIFO"
+fi
+[ -p "$tmp/fifo" ] || fail "the FIFO was replaced"
+grep -q "not a regular file" "$tmp/fifo.err" || { cat "$tmp/fifo.err"; fail "FIFO message"; }
 
 # bad arguments
 if "$vireo" embed -m "$tmp/m.vwt" -o "$tmp/x.f32" --images "$tmp/nodir" 2>"$tmp/bad.err"; then fail "missing dir"; fi
