@@ -207,3 +207,14 @@ const char *tu_require_shared(void)
     }
     return d;
 }
+
+double tu_act_d(double x, vk_act act)
+{
+    switch (act) {
+    case VK_ACT_RELU: return x > 0 ? x : 0;
+    case VK_ACT_RELU6: return x < 0 ? 0 : x > 6 ? 6 : x;
+    case VK_ACT_GELU: return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+    case VK_ACT_QUICKGELU: return x / (1.0 + exp(-1.702 * x));
+    default: return x;
+    }
+}

@@ -70,4 +70,8 @@ const char *tu_require_shared(void);
 #define TU_U_F32 (1.0 / 16777216.0)
 double tu_gamma(int n);
 
+/* An activation in double (the oracles' side of the kernels' act.h):
+ * ReLU, ReLU6, exact GELU (erf), QuickGELU; identity for VK_ACT_NONE. */
+double tu_act_d(double x, vk_act act);
+
 #endif

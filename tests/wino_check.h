@@ -14,7 +14,8 @@
  *    transform Aᵀ M A (γ_12), the bias (1 rounding):
  *        |ŷ − y| ≤ γ_{C+23}·(S_w + |b|),
  *        S_w = |Aᵀ| (Σ_c |U_c| ⊙ |Bᵀ| |d_c| |B|) |A|   per 4×4 tile,
- *    where d_c is the tile's 6×6 input patch (zeros outside the image). S_w
+ *    where d_c is the tile's 6×6 input patch (zeros outside the image;
+ *    tests/wino_bound.h computes it). S_w
  *    is larger than Σ|w·x| by the transforms' coefficients (up to 10 per
  *    dimension in |Bᵀ|, 19 in |A|), which is why Winograd's error is some
  *    hundreds of ulps of Σ|w·x| where the direct conv's is a few: the checks
@@ -31,18 +32,7 @@
 #include "runtime/model.h"
 #include "runtime/threadpool.h"
 #include "testutil.h"
-
-static const double WC_BT[6][6] = {
-    {4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
-    {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1},
-};
-static const double WC_G[6][3] = {
-    {1.0 / 4, 0, 0},          {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-    {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1},
-};
-static const double WC_AT[4][6] = {
-    {1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1},
-};
+#include "wino_bound.h"
 
 /* Every value of one run, contiguous per value: batch × h·w·c floats. */
 typedef struct wc_snaps {
@@ -99,73 +89,6 @@ static double wc_act(double x, vk_act act)
     return act == VK_ACT_RELU ? (x > 0 ? x : 0) : act == VK_ACT_RELU6 ? (x < 0 ? 0 : x > 6 ? 6 : x) : x;
 }
 
-/* S_w of every output of a 3×3 stride-1 conv (layout [n][oh][ow][oc]). */
-static void wc_wino_sw(const float *x, int N, int H, int W, int C, const float *w_ohwi, int OC,
-                       int pt, int pl, int OH, int OW, double *sw)
-{
-    double *ua = malloc((size_t)OC * C * 36 * sizeof *ua), *va = malloc((size_t)C * 36 * sizeof *va);
-    for (int oc = 0; oc < OC; oc++)
-        for (int c = 0; c < C; c++) {
-            double t[6][3];
-            for (int i = 0; i < 6; i++)
-                for (int kw = 0; kw < 3; kw++) {
-                    t[i][kw] = 0;
-                    for (int kh = 0; kh < 3; kh++)
-                        t[i][kw] += WC_G[i][kh] * w_ohwi[(((size_t)oc * 3 + kh) * 3 + kw) * C + c];
-                }
-            for (int i = 0; i < 36; i++)
-                ua[((size_t)oc * C + c) * 36 + i] =
-                    fabs(t[i / 6][0] * WC_G[i % 6][0] + t[i / 6][1] * WC_G[i % 6][1] +
-                         t[i / 6][2] * WC_G[i % 6][2]);
-        }
-    for (int n = 0; n < N; n++)
-        for (int th = 0; th < (OH + 3) / 4; th++)
-            for (int tw = 0; tw < (OW + 3) / 4; tw++) {
-                for (int c = 0; c < C; c++) { /* |Bᵀ| |d| |B| */
-                    double d[6][6], t[6][6];
-                    for (int i = 0; i < 6; i++)
-                        for (int j = 0; j < 6; j++) {
-                            int ih = 4 * th - pt + i, iw = 4 * tw - pl + j;
-                            d[i][j] = ih >= 0 && ih < H && iw >= 0 && iw < W
-                                          ? fabs(x[(((size_t)n * H + ih) * W + iw) * C + c])
-                                          : 0;
-                        }
-                    for (int i = 0; i < 6; i++)
-                        for (int j = 0; j < 6; j++) {
-                            t[i][j] = 0;
-                            for (int k = 0; k < 6; k++)
-                                t[i][j] += fabs(WC_BT[i][k]) * d[k][j];
-                        }
-                    for (int i = 0; i < 6; i++)
-                        for (int j = 0; j < 6; j++) {
-                            double s = 0;
-                            for (int k = 0; k < 6; k++)
-                                s += t[i][k] * fabs(WC_BT[j][k]);
-                            va[(size_t)c * 36 + i * 6 + j] = s;
-                        }
-                }
-                for (int oc = 0; oc < OC; oc++) {
-                    double m[36] = {0};
-                    for (int c = 0; c < C; c++)
-                        for (int i = 0; i < 36; i++)
-                            m[i] += ua[((size_t)oc * C + c) * 36 + i] * va[(size_t)c * 36 + i];
-                    for (int i = 0; i < 4; i++)
-                        for (int j = 0; j < 4; j++) {
-                            int oh = 4 * th + i, ow = 4 * tw + j;
-                            if (oh >= OH || ow >= OW)
-                                continue;
-                            double s = 0;
-                            for (int r = 0; r < 6; r++)
-                                for (int q = 0; q < 6; q++)
-                                    s += fabs(WC_AT[i][r]) * m[r * 6 + q] * fabs(WC_AT[j][q]);
-                            sw[(((size_t)n * OH + oh) * OW + ow) * OC + oc] = s;
-                        }
-                }
-            }
-    free(ua);
-    free(va);
-}
-
 /* Checks CONV node ni of `run` (snapshots s) against the f32 weights of the
  * same node of `direct` (a model whose convs are all VR_W_F32). Returns the
  * largest error in ulps of Σ|w·x| + |b| (printed with the node). */
@@ -186,7 +109,7 @@ static double wc_check_conv(const char *label, const vr_model *run, const vr_mod
     int wino = n->wtype == VR_W_WINO;
     double *sw = wino ? malloc(outs * sizeof *sw) : NULL;
     if (wino)
-        wc_wino_sw(x, N, iv->h, iv->w, C, w, OC, n->pad_t, n->pad_l, ov->h, ov->w, sw);
+        wb_sw(x, C, N, iv->h, iv->w, C, w, OC, n->pad_t, n->pad_l, ov->h, ov->w, sw);
     double gm = tu_gamma(wino ? C + 23 : K + 2), worst = 0, used = 0;
     for (int b = 0; b < N; b++)
         for (int oh = 0; oh < ov->h; oh++)

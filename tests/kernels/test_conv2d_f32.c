@@ -37,17 +37,6 @@ typedef struct conv_case {
     vk_act act;
 } conv_case;
 
-static double act_d(double x, vk_act act)
-{
-    switch (act) {
-    case VK_ACT_RELU: return x > 0 ? x : 0;
-    case VK_ACT_RELU6: return x < 0 ? 0 : x > 6 ? 6 : x;
-    case VK_ACT_GELU: return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
-    case VK_ACT_QUICKGELU: return x / (1.0 + exp(-1.702 * x));
-    default: return x;
-    }
-}
-
 static const char *act_name(vk_act a)
 {
     static const char *n[] = {"none", "relu", "relu6", "gelu", "quickgelu"};
@@ -126,7 +115,7 @@ static int run_case(const conv_case *cs, uint64_t salt)
                         }
                     }
                 }
-                ref_d[o + oc] = act_d(s, cs->act);
+                ref_d[o + oc] = tu_act_d(s, cs->act);
                 tol_o[o + oc] = (float)(L * gk * sa + 1e-6 * fabs(s));
                 tol_r[o + oc] = (float)(2 * L * gk * sa + 2e-6 * fabs(s));
             }

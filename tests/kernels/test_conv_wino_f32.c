@@ -30,20 +30,9 @@
 #include "kernels/pack.h"
 #include "kernels/wino.h"
 #include "testutil.h"
+#include "wino_bound.h"
 
 #define SENTINEL 1234.5f
-
-static const double BT[6][6] = {
-    {4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
-    {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1},
-};
-static const double G[6][3] = {
-    {1.0 / 4, 0, 0},          {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-    {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1},
-};
-static const double AT[4][6] = {
-    {1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1},
-};
 
 typedef struct wcase {
     int N, H, W, C, OC, pt, pl, OH, OW;
@@ -51,32 +40,6 @@ typedef struct wcase {
     int bias, residual;
     vk_act act;
 } wcase;
-
-static double act_d(double x, vk_act act)
-{
-    switch (act) {
-    case VK_ACT_RELU: return x > 0 ? x : 0;
-    case VK_ACT_RELU6: return x < 0 ? 0 : x > 6 ? 6 : x;
-    case VK_ACT_GELU: return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
-    case VK_ACT_QUICKGELU: return x / (1.0 + exp(-1.702 * x));
-    default: return x;
-    }
-}
-
-/* U = G g Gᵀ in double for filter (oc, c) of OHWI w */
-static void u_of(const float *w, int C, int oc, int c, double u[6][6])
-{
-    double t[6][3];
-    for (int i = 0; i < 6; i++)
-        for (int kw = 0; kw < 3; kw++) {
-            t[i][kw] = 0;
-            for (int kh = 0; kh < 3; kh++)
-                t[i][kw] += G[i][kh] * w[(((size_t)oc * 3 + kh) * 3 + kw) * C + c];
-        }
-    for (int i = 0; i < 6; i++)
-        for (int j = 0; j < 6; j++)
-            u[i][j] = t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2];
-}
 
 static int run_case(const wcase *cs, uint64_t salt)
 {
@@ -87,7 +50,7 @@ static int run_case(const wcase *cs, uint64_t salt)
     tu_rng rng = tu_rng_make(salt);
     vk_conv_geom g = {cs->N, cs->H, cs->W, cs->C, cs->OH, cs->OW, cs->OC, 3, 3, 1, 1,
                       cs->pt, cs->pl, 1, 1, cs->C + cs->in_extra, cs->OC + cs->out_extra};
-    const int C = cs->C, OC = cs->OC, th_n = vk_wino_tiles_h(&g), tw_n = vk_wino_tiles_w(&g);
+    const int C = cs->C, OC = cs->OC, th_n = vk_wino_tiles_h(&g);
     const int T = cs->N * th_n;
     const size_t n_in = (size_t)cs->N * cs->H * cs->W * g.in_ld;
     const size_t n_out = (size_t)cs->N * cs->OH * cs->OW * g.out_ld;
@@ -98,8 +61,7 @@ static int run_case(const wcase *cs, uint64_t salt)
     float *want = tu_alloc(n_out * 4), *got = tu_alloc(n_out * 4), *one = tu_alloc(n_out * 4);
     float *tol_o = tu_alloc(n_out * 4), *tol_r = tu_alloc(n_out * 4);
     double *ref_d = tu_alloc(n_out * 8);
-    double *au = tu_alloc((size_t)OC * C * 36 * 8); /* |U| per (oc, c) */
-    double *bd = tu_alloc((size_t)C * 36 * 8);      /* |Bᵀ||d||B| of one tile */
+    double *sw = tu_alloc((size_t)cs->N * cs->OH * cs->OW * OC * 8); /* S_w, OC per pixel */
     void *scratch = tu_alloc(vk_conv_wino_f32_scratch(&g));
 
     tu_fill_f32(&rng, in, n_in, -1.0f, 1.0f);
@@ -110,93 +72,39 @@ static int run_case(const wcase *cs, uint64_t salt)
     tu_fill_f32(&rng, bias, OC, -1.0f, 1.0f);
     tu_fill_f32(&rng, res, n_out, -2.0f, 2.0f);
     vk_pack_wino_f32(OC, C, w, wp);
-    for (int oc = 0; oc < OC; oc++)
-        for (int c = 0; c < C; c++) {
-            double u[6][6];
-            u_of(w, C, oc, c, u);
-            for (int x = 0; x < 36; x++)
-                au[((size_t)oc * C + c) * 36 + x] = fabs(u[x / 6][x % 6]);
-        }
+    wb_sw(in, g.in_ld, cs->N, cs->H, cs->W, C, w, OC, cs->pt, cs->pl, cs->OH, cs->OW, sw);
 
     const double L = (cs->act == VK_ACT_GELU || cs->act == VK_ACT_QUICKGELU) ? 1.2 : 1.0;
     const double gm = tu_gamma(C + 23);
     for (int n = 0; n < cs->N; n++)
-        for (int th = 0; th < th_n; th++)
-            for (int tw = 0; tw < tw_n; tw++) {
-                /* |Bᵀ| |d| |B| per channel */
-                for (int c = 0; c < C; c++) {
-                    double d[6][6], t[6][6];
-                    for (int i = 0; i < 6; i++)
-                        for (int j = 0; j < 6; j++) {
-                            int ih = 4 * th - cs->pt + i, iw = 4 * tw - cs->pl + j;
-                            d[i][j] = ih >= 0 && ih < cs->H && iw >= 0 && iw < cs->W
-                                          ? fabs(in[(((size_t)n * cs->H + ih) * cs->W + iw) *
-                                                        g.in_ld + c])
-                                          : 0;
-                        }
-                    for (int i = 0; i < 6; i++)
-                        for (int j = 0; j < 6; j++) {
-                            t[i][j] = 0;
-                            for (int k = 0; k < 6; k++)
-                                t[i][j] += fabs(BT[i][k]) * d[k][j];
-                        }
-                    for (int i = 0; i < 6; i++)
-                        for (int j = 0; j < 6; j++) {
-                            double s = 0;
-                            for (int k = 0; k < 6; k++)
-                                s += t[i][k] * fabs(BT[j][k]);
-                            bd[(size_t)c * 36 + i * 6 + j] = s;
-                        }
-                }
+        for (int oh = 0; oh < cs->OH; oh++)
+            for (int ow = 0; ow < cs->OW; ow++)
                 for (int oc = 0; oc < OC; oc++) {
-                    double W6[6][6] = {{0}}, t[4][6];
-                    for (int c = 0; c < C; c++)
-                        for (int x = 0; x < 36; x++)
-                            W6[x / 6][x % 6] +=
-                                au[((size_t)oc * C + c) * 36 + x] * bd[(size_t)c * 36 + x];
-                    for (int i = 0; i < 4; i++)
-                        for (int j = 0; j < 6; j++) {
-                            t[i][j] = 0;
-                            for (int k = 0; k < 6; k++)
-                                t[i][j] += fabs(AT[i][k]) * W6[k][j];
-                        }
-                    for (int i = 0; i < 4; i++)
-                        for (int j = 0; j < 4; j++) {
-                            const int oh = 4 * th + i, ow = 4 * tw + j;
-                            if (oh >= cs->OH || ow >= cs->OW)
+                    const size_t px = ((size_t)n * cs->OH + oh) * cs->OW + ow;
+                    const size_t o = px * g.out_ld + oc;
+                    double s = cs->bias ? bias[oc] : 0, mag = sw[px * OC + oc] + fabs(s);
+                    if (cs->residual) {
+                        s += res[o];
+                        mag += fabs(res[o]);
+                    }
+                    for (int kh = 0; kh < 3; kh++) {
+                        int ih = oh - cs->pt + kh;
+                        if (ih < 0 || ih >= cs->H)
+                            continue;
+                        for (int kw = 0; kw < 3; kw++) {
+                            int iw = ow - cs->pl + kw;
+                            if (iw < 0 || iw >= cs->W)
                                 continue;
-                            const size_t o =
-                                (((size_t)n * cs->OH + oh) * cs->OW + ow) * g.out_ld + oc;
-                            double sw = 0;
-                            for (int k = 0; k < 6; k++)
-                                sw += t[i][k] * fabs(AT[j][k]);
-                            double s = cs->bias ? bias[oc] : 0;
-                            sw += fabs(s);
-                            if (cs->residual) {
-                                s += res[o];
-                                sw += fabs(res[o]);
-                            }
-                            for (int kh = 0; kh < 3; kh++) {
-                                int ih = oh - cs->pt + kh;
-                                if (ih < 0 || ih >= cs->H)
-                                    continue;
-                                for (int kw = 0; kw < 3; kw++) {
-                                    int iw = ow - cs->pl + kw;
-                                    if (iw < 0 || iw >= cs->W)
-                                        continue;
-                                    const float *x =
-                                        in + (((size_t)n * cs->H + ih) * cs->W + iw) * g.in_ld;
-                                    const float *wk = w + (((size_t)oc * 3 + kh) * 3 + kw) * C;
-                                    for (int c = 0; c < C; c++)
-                                        s += (double)x[c] * wk[c];
-                                }
-                            }
-                            ref_d[o] = act_d(s, cs->act);
-                            tol_o[o] = (float)(L * gm * sw + 1e-6 * fabs(s));
-                            tol_r[o] = (float)(2 * L * gm * sw + 2e-6 * fabs(s));
+                            const float *x = in + (((size_t)n * cs->H + ih) * cs->W + iw) * g.in_ld;
+                            const float *wk = w + (((size_t)oc * 3 + kh) * 3 + kw) * C;
+                            for (int c = 0; c < C; c++)
+                                s += (double)x[c] * wk[c];
                         }
+                    }
+                    ref_d[o] = tu_act_d(s, cs->act);
+                    tol_o[o] = (float)(L * gm * mag + 1e-6 * fabs(s));
+                    tol_r[o] = (float)(2 * L * gm * mag + 2e-6 * fabs(s));
                 }
-            }
 
     vk_conv_wino_f32_args args = {g, in, wp, cs->bias ? bias : NULL, cs->residual ? res : NULL,
                                   NULL, cs->act, scratch};
@@ -269,7 +177,7 @@ static int run_case(const wcase *cs, uint64_t salt)
 
     tu_free(in), tu_free(w), tu_free(wp), tu_free(bias), tu_free(res);
     tu_free(want), tu_free(got), tu_free(one), tu_free(tol_o), tu_free(tol_r);
-    tu_free(ref_d), tu_free(au), tu_free(bd), tu_free(scratch);
+    tu_free(ref_d), tu_free(sw), tu_free(scratch);
     return fail;
 }
 
@@ -364,7 +272,7 @@ static void test_packer(void **state)
         for (int c = 0; c < C && !fail; c++) {
             double u[6][6] = {{0}};
             if (oc < OC)
-                u_of(w, C, oc, c, u);
+                wb_u(w, C, oc, c, u);
             for (int x = 0; x < 36; x++) {
                 float want = (float)u[x / 6][x % 6];
                 float got = wp[x * blk + ((size_t)(oc / 16) * C + c) * 16 + oc % 16];

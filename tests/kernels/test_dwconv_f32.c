@@ -31,17 +31,6 @@ typedef struct dw_case {
     vk_act act;
 } dw_case;
 
-static double act_d(double x, vk_act act)
-{
-    switch (act) {
-    case VK_ACT_RELU: return x > 0 ? x : 0;
-    case VK_ACT_RELU6: return x < 0 ? 0 : x > 6 ? 6 : x;
-    case VK_ACT_GELU: return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
-    case VK_ACT_QUICKGELU: return x / (1.0 + exp(-1.702 * x));
-    default: return x;
-    }
-}
-
 static int out_size(int in, int k, int s, int d, int p0, int p1)
 {
     int span = in + p0 + p1 - ((k - 1) * d + 1);
@@ -99,7 +88,7 @@ static int run_case(const dw_case *cs, uint64_t salt)
                         sa += fabs(t);
                     }
                 }
-                ref_d[o + c] = act_d(s, cs->act);
+                ref_d[o + c] = tu_act_d(s, cs->act);
                 tol_o[o + c] = (float)(L * gk * sa + 1e-6 * fabs(s));
                 tol_r[o + c] = (float)(2 * L * gk * sa + 2e-6 * fabs(s));
             }

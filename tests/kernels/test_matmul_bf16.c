@@ -52,17 +52,6 @@ static const char *act_name(vk_act a)
     return (unsigned)a < 5 ? n[a] : "?";
 }
 
-static double act_d(double x, vk_act act)
-{
-    switch (act) {
-    case VK_ACT_RELU: return x > 0 ? x : 0;
-    case VK_ACT_RELU6: return x < 0 ? 0 : x > 6 ? 6 : x;
-    case VK_ACT_GELU: return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
-    case VK_ACT_QUICKGELU: return x / (1.0 + exp(-1.702 * x));
-    default: return x;
-    }
-}
-
 /* Round to bf16 (8 significant bits), nearest even, by arithmetic: the test's
  * own definition, independent of vk_f32_to_bf16. Finite inputs only (the
  * matmul cases); the special values are checked in test_convert. */
@@ -81,7 +70,7 @@ static double elem_tol(double s, double S, int K, vk_act act)
 {
     const double E = tu_gamma(K + 2) * S + 1e-12 * S + (K + 2) * FTZ_STEP;
     const double x = fabs(s) + E;
-    const double y = fabs(act_d(s, act)) + 1.13 * E;
+    const double y = fabs(tu_act_d(s, act)) + 1.13 * E;
     switch (act) {
     case VK_ACT_GELU: return 1.13 * E + 0.5 * 5e-7 * x + 4 * U * (x + y);
     case VK_ACT_QUICKGELU: return 1.10 * E + 4 * U * x + U * y;
@@ -216,7 +205,7 @@ static int check_case(const mcase *c, uint64_t salt, int row_step)
             const double e0 = c->bias ? p.bias[c->n0 + j] : 0;
             const double e1 = c->res != RES_NONE ? Ri[c->n0 + j] : 0;
             const double s_ = sd[j] + e0 + e1, S_ = Sd[j] + fabs(e0) + fabs(e1);
-            const double y = act_d(s_, c->act);
+            const double y = tu_act_d(s_, c->act);
             want[j] = (float)y;
             tol[j] = (float)(elem_tol(s_, S_, K, c->act) + U * fabs(y));
         }

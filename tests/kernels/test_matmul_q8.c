@@ -84,17 +84,6 @@ static void describe(const qcase *c, char *buf, size_t len)
              c->a_fill, c->b_fill, c->m0, c->m1, c->n0, c->n1);
 }
 
-static double act_d(double x, vk_act act)
-{
-    switch (act) {
-    case VK_ACT_RELU: return x > 0 ? x : 0;
-    case VK_ACT_RELU6: return x < 0 ? 0 : x > 6 ? 6 : x;
-    case VK_ACT_GELU: return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
-    case VK_ACT_QUICKGELU: return x / (1.0 + exp(-1.702 * x));
-    default: return x;
-    }
-}
-
 static double act_err(double ax, double y, vk_act act)
 {
     const double u = TU_U_F32;
@@ -276,7 +265,7 @@ static int run_case(const qcase *c0, uint64_t salt)
                 const double b = bias_f ? bias_f[n] : 0, rv = res ? res[(ptrdiff_t)m * ldr + n] : 0;
                 const double x = p + b + rv;
                 const double ein = tu_gamma(res ? 5 : 4) * (fabs(p) + fabs(b) + fabs(rv));
-                const double y = act_d(x, c.act);
+                const double y = tu_act_d(x, c.act);
                 const double tol = 1.13 * ein + act_err(fabs(x) + ein, fabs(y) + ein, c.act);
                 const int exact = c.act == VK_ACT_NONE || c.act == VK_ACT_RELU || c.act == VK_ACT_RELU6;
                 if (!(fabs(g - y) <= tol) || !(fabs(f - y) <= tol) ||
