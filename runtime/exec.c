@@ -30,6 +30,15 @@ static vk_requant requant(const vr_plan *p, int ni, const vr_value *out)
  * at pixel stride pix_ld, which holds when img_stride == H·W·pix_ld — true for
  * every slot the planner makes (concat slices share the concat's geometry). */
 
+/* An f32 conv with an ADD folded into it (plan.c fuse_add): the add's other
+ * input as the residual and the add's activation; else none and its own. */
+static const float *fused_residual(const vr_plan *p, int ni, const vr_node *n, vk_act *act)
+{
+    const int rv = p->np[ni].res_value - 1;
+    *act = rv >= 0 ? p->np[ni].res_act : n->act;
+    return rv >= 0 ? (const float *)in_base(p, rv) : NULL;
+}
+
 static void exec_conv(const vr_plan *p, int ni, const vr_node *n, int r0, int r1, int tid)
 {
     const vk_ops *ops = p->ops;
@@ -44,12 +53,12 @@ static void exec_conv(const vr_plan *p, int ni, const vr_node *n, int r0, int r1
                                  .scratch = scratch};
         ops->conv2d_bf16(&a, r0, r1);
     } else if (in->dtype == VR_F32) {
-        const int rv = p->np[ni].res_value - 1; /* a fused ADD (plan.c fuse_add) */
+        vk_act act;
+        const float *res = fused_residual(p, ni, n, &act);
         vk_conv2d_f32_args a = {.g = cg, .in = (const float *)in_base(p, n->in[0]),
-                                .Wp = n->weights, .bias = n->bias,
-                                .residual = rv >= 0 ? (const float *)in_base(p, rv) : NULL,
-                                .out = (float *)p->slots[n->out].base,
-                                .act = rv >= 0 ? p->np[ni].res_act : n->act, .scratch = scratch};
+                                .Wp = n->weights, .bias = n->bias, .residual = res,
+                                .out = (float *)p->slots[n->out].base, .act = act,
+                                .scratch = scratch};
         ops->conv2d_f32(&a, r0, r1);
     } else {
         vk_conv2d_q8_args a = {.g = cg, .in = in_base(p, n->in[0]), .a_signed = in->dtype == VR_S8,
@@ -67,12 +76,11 @@ static void exec_conv_wino(const vr_plan *p, int ni, const vr_node *n, int t0, i
 {
     vk_conv_geom cg;
     geom(p, n, &cg);
-    const int rv = p->np[ni].res_value - 1; /* a fused ADD (plan.c fuse_add) */
+    vk_act act;
+    const float *res = fused_residual(p, ni, n, &act);
     vk_conv_wino_f32_args a = {.g = cg, .in = (const float *)in_base(p, n->in[0]),
-                               .Wp = n->weights, .bias = n->bias,
-                               .residual = rv >= 0 ? (const float *)in_base(p, rv) : NULL,
-                               .out = (float *)p->slots[n->out].base,
-                               .act = rv >= 0 ? p->np[ni].res_act : n->act,
+                               .Wp = n->weights, .bias = n->bias, .residual = res,
+                               .out = (float *)p->slots[n->out].base, .act = act,
                                .scratch = p->scratch + (size_t)tid * p->scratch_bytes};
     p->ops->conv_wino_f32(&a, t0, t1);
 }

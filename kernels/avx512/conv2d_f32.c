@@ -382,8 +382,7 @@ void vk_conv2d_f32_avx512(const vk_conv2d_f32_args *a, int r0, int r1)
          * do not stay in registers: a pointer load per broadcast). ResNet-50's
          * 1×1 convs at 56², 28², 14²: 150-185 → 190-210 GFLOP/s; at 7²
          * (49 pixels) the conv tile was as fast or faster, hence the bound. */
-        const long long M = M_all;
-        vk_matmul_f32_args m = {.M = (int)M, .N = g->OC, .K = g->C, .A = a->in, .lda = g->in_ld,
+        vk_matmul_f32_args m = {.M = (int)M_all, .N = g->OC, .K = g->C, .A = a->in, .lda = g->in_ld,
                                 .Bp = a->Wp, .bias = a->bias, .residual = a->residual,
                                 .ldr = g->out_ld, .C = a->out, .ldc = g->out_ld, .act = a->act};
         vk_matmul_f32_avx512(&m, (int)((long long)r0 * g->OW), (int)((long long)r1 * g->OW), 0, g->OC);
