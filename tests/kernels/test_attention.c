@@ -280,7 +280,7 @@ static void test_cross(void **state)
 }
 
 /* The kernels' internal block boundaries: query blocks of 6 / 7 queries (the
- * AVX-512 kernel runs blocks of at most 6 one query at a time), key tails of
+ * AVX-512 online path runs blocks of at most 6 one query at a time), key tails of
  * 4, 8 and 9 keys (its score rows are computed in groups of 4, 8 or 16). */
 static void test_block_edges(void **state)
 {
@@ -332,16 +332,20 @@ static void test_extreme_logits(void **state)
 
 /* The AVX-512 whole-row path (non-causal, round16(Lk)·round16(D) <= 24576):
  * lengths one below / at / above 16-multiples up to the ViT lengths and past
- * them, every last-block size of its row path (1..6 queries: 2, 4 or 6 padded
- * rows) and the first lane-path size (7), d-chunk counts 1..5 and 8 (its row
- * P·V runs 4 chunks, then 1 at a time), batches and heads (K and V packed
- * once per head and reused by the head's later blocks). The causal twins and
- * the shapes past its workspace (L 400 at D 64, L 600) run the online path
- * and check the dispatch boundary. */
+ * them (1, 2, 3, 4, 8, 9, 13, 17 and 19 key panels: its score loop takes 3
+ * panels at a time and ends on 1, 2 or 2 + 2), every last-block size 1..15
+ * (its score loop takes 8 rows at a time, P·V 6 or, at 5 d chunks, 4; odd
+ * counts padded to even), d-chunk counts 1..5 and 8 (P·V over 4 chunks, then
+ * 1 at a time; 5 at once for D 80), full blocks on its lane path (16 queries
+ * per vector, taken when round16(Lk) pads Lk by more than 1/8: 17, 33, 50
+ * here), batches and heads (K and V packed once per head and reused by the
+ * head's later blocks, the next head's rows prefetched meanwhile). The causal
+ * twins and the shapes past its workspace (L 400 at D 64, L 600) run the
+ * online path and check the dispatch boundary. */
 static void test_whole_rows(void **state)
 {
     (void)state;
-    static const int Ls[] = {1, 15, 16, 17, 31, 33, 127, 128, 129, 197, 257, 300};
+    static const int Ls[] = {1, 15, 16, 17, 31, 33, 127, 128, 129, 197, 257, 300, 50, 64};
     static const int Ds[] = {64, 80, 33};
     for (size_t i = 0; i < sizeof Ls / sizeof *Ls; i++)
         for (size_t j = 0; j < sizeof Ds / sizeof *Ds; j++)
@@ -350,17 +354,17 @@ static void test_whole_rows(void **state)
                 check_shape(&s, 800 + i * 8 + j * 2 + causal);
             }
     static const int Dt[] = {7, 17, 33, 64, 80, 117, 128}; /* 1, 2, 3, 4, 5, 8, 8 chunks */
-    for (int tail = 1; tail <= 7; tail++)
+    for (int tail = 1; tail <= 15; tail++)
         for (size_t j = 0; j < sizeof Dt / sizeof *Dt; j++) {
             shape s = {1, 2, 32 + tail, 45 + tail, Dt[j], 0, 0, 1.0f};
-            check_shape(&s, 900 + tail * 8 + j);
+            check_shape(&s, 900 + tail * 8 + j); /* seeds 908..1026 */
         }
     shape d128 = {1, 1, 70, 150, 128, 0, 0, 1.0f};
-    check_shape(&d128, 990);
+    check_shape(&d128, 1090);
     shape past[] = {{1, 1, 37, 400, 64, 0, 0, 1.0f}, {1, 1, 21, 600, 16, 0, 0, 1.0f},
                     {1, 1, 19, 385, 64, 0, 0, 1.0f}, {1, 1, 19, 384, 64, 0, 0, 1.0f}};
     for (size_t i = 0; i < sizeof past / sizeof *past; i++)
-        check_shape(&past[i], 995 + i);
+        check_shape(&past[i], 1095 + i);
 }
 
 /* Head dims beyond what the SIMD kernels keep on the stack. */
