@@ -1,7 +1,7 @@
-/* conv rows: ResNet-50 (3×3 direct and Winograd, 1×1, the 7×7 s2 stem; f32 and bf16) and
+/* conv rows: ResNet-50 (3×3 direct and Winograd, 1×1, the 7×7 s2 stem; f32 and bf16),
  * MobileNetV2 (stem, pointwise, depthwise 3×3; f32 and int8; depthwise also
- * bf16), NHWC, batch 1, against oneDNN convolution (depthwise = grouped with
- * groups = channels). */
+ * bf16) and the ViT-B/32, B/16 patch embeddings (f32 and bf16), NHWC, batch 1,
+ * against oneDNN convolution (depthwise = grouped with groups = channels). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +55,9 @@ static const conv_shape conv_shapes[] = {
     {"mnv2.b14.expand", 7, 160, 960, 1, 1, RELU6, 1, 0},
     {"mnv2.b16.project", 7, 960, 320, 1, 1, NOACT, 1, 0},
     {"mnv2.conv_last", 7, 320, 1280, 1, 1, RELU6, 1, 0},
+    /* stride == kernel: unpadded (conv_pad) */
+    {"vit-b32.patch", 224, 3, 768, 32, 32, NOACT, 0, 0},
+    {"vit-b16.patch", 224, 3, 768, 16, 16, NOACT, 0, 0},
 };
 /* depthwise: C == OC */
 static const conv_shape dw_shapes[] = {
@@ -69,6 +72,10 @@ static const conv_shape dw_shapes[] = {
     {"mnv2.b13.dw", 14, 576, 576, 3, 2, RELU6, 1, 0},
     {"mnv2.b14.dw", 7, 960, 960, 3, 1, RELU6, 1, 0},
 };
+
+/* torch-style symmetric padding (K - 1) / 2, none for a patch embedding
+ * (stride == kernel: every input pixel in one patch) */
+static int conv_pad(const conv_shape *s) { return s->stride == s->K ? 0 : (s->K - 1) / 2; }
 
 /* "HxWxC>OC kK sS": input NHWC (batch 1), output channels, kernel, stride */
 static void conv_shape_str(const conv_shape *s, char *buf, size_t n)
@@ -145,7 +152,7 @@ static void conv_row(const conv_shape *s, int kind, int threads)
     const vk_ops *ops = bench_ops();
     const int q8 = kind == CONV_Q8 || kind == DW_Q8, dw = kind == DW_F32 || kind == DW_Q8;
     const int H = s->HW, W_ = s->HW, C = s->C, OC = s->OC, K = s->K, st = s->stride;
-    const int pad = (K - 1) / 2;
+    const int pad = conv_pad(s);
     const int OH = (H + 2 * pad - K) / st + 1, OW = OH;
     const int pad_r = (OH - 1) * st + K - H - pad; /* torch-style: may be < pad */
     const size_t esz = q8 ? 1 : 4;
@@ -368,7 +375,7 @@ static void conv_row_bf16(const conv_shape *s, int dw, int threads)
 {
     const vk_ops *ops = bench_ops();
     const int H = s->HW, W_ = s->HW, C = s->C, OC = s->OC, K = s->K, st = s->stride;
-    const int pad = (K - 1) / 2;
+    const int pad = conv_pad(s);
     const int OH = (H + 2 * pad - K) / st + 1, OW = OH;
     const int pad_r = (OH - 1) * st + K - H - pad;
     const size_t in_n = (size_t)H * W_ * C, out_n = (size_t)OH * OW * OC;
@@ -493,8 +500,9 @@ fail:
     bench_free(in), bench_free(w), bench_free(bias), bench_free(inh), bench_free(wh);
 }
 
-/* ResNet-50 layers for conv2d_bf16, the MobileNetV2 depthwise ones for
- * dwconv_bf16 (parent process only: the VNNI child runs int8 rows). */
+/* ResNet-50 layers and the ViT patch embeddings for conv2d_bf16, the
+ * MobileNetV2 depthwise ones for dwconv_bf16 (parent process only: the VNNI
+ * child runs int8 rows). */
 static void bench_conv_bf16(void)
 {
     const vk_ops *ops = bench_ops();
@@ -508,7 +516,9 @@ static void bench_conv_bf16(void)
             const conv_shape *s = &tab[i];
             char shape[64];
             conv_shape_str(s, shape, sizeof shape);
-            if ((!dw && strncmp(s->layer, "resnet50.", 9) != 0) || (g_opt.quick && !s->quick) ||
+            if ((!dw && strncmp(s->layer, "resnet50.", 9) != 0 &&
+                 strncmp(s->layer, "vit-", 4) != 0) ||
+                (g_opt.quick && !s->quick) ||
                 !bench_selected(opn, "bf16", shape, s->layer))
                 continue;
             if (!any++ && !bench_have(dw ? (const void *)ops->dwconv_bf16

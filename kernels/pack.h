@@ -52,6 +52,13 @@ void vk_pack_dw_bf16(int KH, int KW, int C, const float *w, uint16_t *Wp);
 void vk_f32_to_bf16_n(const float *x, uint16_t *y, size_t n);
 void vk_bf16_to_f32_n(const uint16_t *x, float *y, size_t n);
 
+/* Patchify convs (stride == kernel, unpadded, small C: a ViT's patch
+ * embedding) that the AVX-512 f32 / bf16 convs run as a matmul over im2col
+ * rows gathered into the scratch: rows per chunk (K floats each), 0 for any
+ * other geometry. The scratch sizes below include the chunk. */
+int vk_conv_patch_rows_f32(const vk_conv_geom *g);
+int vk_conv_patch_rows_bf16(const vk_conv_geom *g);
+
 /* Workspace a conv kernel needs per call (bytes, 64-aligned buffer). */
 size_t vk_conv2d_f32_scratch(const vk_conv_geom *g);
 size_t vk_conv2d_q8_scratch(const vk_conv_geom *g);

@@ -73,8 +73,9 @@ void vk_pack_dw_bf16(int KH, int KW, int C, const float *w, uint16_t *Wp)
 
 /* The AVX-512 conv's bf16 im2col tile (kernels/avx512/conv2d_bf16.c:
  * BF16_CONV_MR rows of BF16_CONV_LD bf16, kept in sync with
- * matmul_bf16_uk.h) or the NEON conv's 4 whole im2col rows of K f32
- * (kernels/neon/conv2d_bf16.c), whichever is larger; 0 on overflow. */
+ * matmul_bf16_uk.h), its patchify route's f32 rows (vk_conv_patch_rows_bf16)
+ * or the NEON conv's 4 whole im2col rows of K f32 (kernels/neon/conv2d_bf16.c),
+ * whichever is larger; 0 on overflow. */
 #define BF16_CONV_MR 14
 #define BF16_CONV_LD (1024 + 32)
 size_t vk_conv2d_bf16_scratch(const vk_conv_geom *g)
@@ -84,6 +85,7 @@ size_t vk_conv2d_bf16_scratch(const vk_conv_geom *g)
                      (size_t)(g->C > 0 ? g->C : 0);
     if (K > SIZE_MAX / 16 - 64)
         return 0;
-    const size_t rows = 4 * K * sizeof(float);
+    const size_t patch = (size_t)vk_conv_patch_rows_bf16(g);
+    const size_t rows = (patch > 4 ? patch : 4) * K * sizeof(float);
     return vk_round_up(tile > rows ? tile : rows, 64) + 64;
 }

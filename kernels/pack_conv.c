@@ -1,5 +1,6 @@
 /* Conv and depthwise weight packers (layouts: kernels.h) and the per-call
  * scratch sizes of the conv kernels. */
+#include <limits.h>
 #include <string.h>
 
 #include "pack.h"
@@ -84,15 +85,57 @@ void vk_pack_dw_s8(int KH, int KW, int C, const int8_t *w, int8_t *Wp)
     }
 }
 
+/* Patchify geometry (kernels/avx512/conv_patch.h): stride == kernel, no
+ * padding or dilation, every patch inside the image, dense input rows, and
+ * C < 16: with more channels the f32 conv reads the input in place (its
+ * VK_CONV_DIRECT_MIN_C) and neither kernel gained from the route (2×2 C
+ * 96-384, 4×4 C 64-128: 0.9-1.06×). Returns the rows per chunk (the
+ * budget's worth of K-float rows, at most every output pixel), else 0. */
+#define PATCH_MAX_C 15
+#define PATCH_BUDGET (768 * 1024) /* holds ViT-B/32's 49 × 3072, B/16's 196 × 768 floats */
+static int patch_rows(const vk_conv_geom *g)
+{
+    if (g->N <= 0 || g->OH <= 0 || g->OW <= 0 || g->KH <= 0 || g->KW <= 0 || g->C <= 0 ||
+        g->C > PATCH_MAX_C || (long long)g->KH * g->KW <= 1 ||
+        (long long)g->KH * g->KW > INT_MAX / g->C || g->stride_h != g->KH ||
+        g->stride_w != g->KW || g->pad_t != 0 || g->pad_l != 0 || g->dil_h != 1 ||
+        g->dil_w != 1 || g->in_ld != g->C || (long long)g->OH * g->KH > g->H ||
+        (long long)g->OW * g->KW > g->W)
+        return 0;
+    const long long K = (long long)g->KH * g->KW * g->C, M = (long long)g->N * g->OH * g->OW;
+    long long rows = PATCH_BUDGET / (K * (long long)sizeof(float));
+    rows = rows < 8 ? 8 : rows;
+    return (int)(rows < M ? rows : M);
+}
+
+/* f32: where the conv would run its K-blocked gathered path (K > 512: the
+ * route ran ViT-B/32's K = 3072 at 1.05-1.15×, B/16's 768 at 1.2×), or with
+ * enough channels to pay for the gather against the merged-row direct path
+ * (C = 3, K = 48-432: 1.0-1.2× at OC >= 128, 0.94-0.97× at OC = 64, 0.7× at
+ * OC = 16-32). */
+int vk_conv_patch_rows_f32(const vk_conv_geom *g)
+{
+    const int rows = patch_rows(g); /* first: then K fits an int */
+    return rows > 0 && (g->KH * g->KW * g->C > CONV_F32_KC || g->OC >= 128) ? rows : 0;
+}
+
+/* bf16: the conv's per-pixel gather (a division per run) loses to the matmul
+ * at every small-C patchify shape measured, K = 4 to 3072 (1.1-1.9×). */
+int vk_conv_patch_rows_bf16(const vk_conv_geom *g) { return patch_rows(g); }
+
 /* One packed A tile (CONV_F32_MR rows of CONV_F32_KC floats: 28 KB, which
  * leaves L1 room for the weights), then a row of KW·C zeros that padding
  * taps read (a whole kernel row of taps when the kernel merges them) — at
  * least 16 floats, which also take the whole-vector stores the
- * packer lets run past the tile's last row. */
+ * packer lets run past the tile's last row. Or the patchify route's rows. */
 size_t vk_conv2d_f32_scratch(const vk_conv_geom *g)
 {
-    return ((size_t)CONV_F32_MR * CONV_F32_KC + vk_round_up((size_t)g->KW * g->C, 16)) *
-           sizeof(float);
+    const size_t tile =
+        ((size_t)CONV_F32_MR * CONV_F32_KC + vk_round_up((size_t)g->KW * g->C, 16)) *
+        sizeof(float);
+    const size_t patch =
+        (size_t)vk_conv_patch_rows_f32(g) * ((size_t)g->KH * g->KW * g->C) * sizeof(float);
+    return tile > patch ? tile : patch;
 }
 
 /* Owned by the quantized-conv kernel's author (kernels/avx512/conv2d_q8*.c).

@@ -374,6 +374,62 @@ static void test_blocks_and_models(void **state)
     assert_int_equal(fails, 0);
 }
 
+/* Patchify convs (stride == kernel, unpadded, small C: a ViT's patch
+ * embedding), which the AVX-512 kernel runs as a matmul over gathered im2col
+ * rows in chunks of vk_conv_patch_rows_f32 pixels: ViT-B/32 and B/16 geometry
+ * (fewer channels), an odd kernel whose patches leave the last input rows and
+ * columns unread, OC off the 16-channel panels, batch 2, several chunks per
+ * call, every epilogue; and near misses that must not take the route. */
+static conv_case patch(int N, int H, int W, int C, int OC, int K)
+{
+    return mk(N, H, W, C, OC, K, K, K, 1, 0, 0, 0, 0);
+}
+
+static void test_patchify(void **state)
+{
+    (void)state;
+    const struct {
+        conv_case c;
+        int chunks; /* 1: one chunk per whole call, 2: several, 0: not the route */
+    } cases[] = {
+        {patch(1, 224, 224, 3, 64, 32), 1},  /* B/32: 7×7, K = 3072 */
+        {patch(1, 224, 224, 3, 80, 16), 1},  /* B/16: 14×14, K = 768 */
+        {patch(2, 23, 27, 3, 129, 5), 1},    /* 4×5 of 23×27, K = 75, OC >= 128 */
+        {patch(2, 224, 224, 3, 17, 32), 2},  /* 98 pixels of 3072 */
+        {patch(2, 160, 176, 3, 33, 16), 1},  /* 2 × 10 × 11 = 220 pixels ... */
+        {patch(3, 160, 176, 3, 33, 16), 2},  /* ... 330 > 256 of 768 */
+        {patch(1, 64, 62, 1, 130, 2), 1},    /* K = 4 */
+        {patch(1, 40, 40, 15, 31, 8), 1},    /* C = 15, K = 960 */
+        {patch(1, 23, 27, 3, 64, 5), 0},     /* f32: K = 75 with 64 channels */
+        {patch(1, 48, 48, 16, 20, 4), 0},    /* C = 16: the direct conv */
+    };
+    int fails = 0;
+    const int quick = getenv("VIREO_TEST_QUICK") != NULL; /* qemu: one variant per case */
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        for (int v = quick ? (int)(i % 3) : 0; v < (quick ? (int)(i % 3) + 1 : 3); v++) {
+            conv_case c = cases[i].c;
+            c.bias = v != 1;
+            c.residual = v >= 1;
+            c.act = v == 0 ? VK_ACT_NONE : v == 1 ? VK_ACT_RELU : VK_ACT_GELU;
+            /* a wider input pixel is not dense: not the route either */
+            c.in_extra = v == 2 && i % 2 ? 1 : 0;
+            c.out_extra = v == 2 ? 3 : 0;
+            vk_conv_geom g = {c.N, c.H, c.W, c.C, c.OH, c.OW, c.OC, c.KH, c.KW, c.sh, c.sw,
+                              c.pt, c.pl, c.dh, c.dw, c.C + c.in_extra, c.OC + c.out_extra};
+            const int rows = vk_conv_patch_rows_f32(&g), M = c.N * c.OH * c.OW;
+            const int want = c.in_extra ? 0 : cases[i].chunks;
+            const int got = rows == 0 ? 0 : M > rows ? 2 : 1;
+            if (got != want) {
+                tu_fail("patch case %zu.%d: %d rows per chunk for %d pixels, expected %s", i, v,
+                        rows, M, want == 0 ? "no route" : want == 1 ? "one chunk" : "several");
+                fails++;
+            }
+            fails += run_case(&c, 700 + i * 3 + (size_t)v);
+        }
+    }
+    assert_int_equal(fails, 0);
+}
+
 /* In-place residual (residual == out), as a ResNet block may run it. */
 static void test_residual_in_place(void **state)
 {
@@ -491,6 +547,7 @@ int main(void)
         cmocka_unit_test(test_curated),
         cmocka_unit_test(test_random_edges),
         cmocka_unit_test(test_blocks_and_models),
+        cmocka_unit_test(test_patchify),
         cmocka_unit_test(test_residual_in_place),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

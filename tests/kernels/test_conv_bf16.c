@@ -115,6 +115,14 @@ static int run_case(const conv_case *cs, uint64_t salt)
     else
         vk_pack_conv_bf16(cs->OC, cs->KH, cs->KW, cs->C, w, wp);
 
+    /* the oracle's operands, rounded once (bf16 values are exact in f32):
+     * weights always, the input for conv2d only */
+    float *w_r = tu_alloc(n_w * 4), *in_r = tu_alloc(n_in * 4);
+    for (size_t i = 0; i < n_w; i++)
+        w_r[i] = (float)bf16_round(w[i]);
+    for (size_t i = 0; i < n_in; i++)
+        in_r[i] = dw ? in[i] : (float)bf16_round(in[i]);
+
     const double L = (cs->act == VK_ACT_GELU || cs->act == VK_ACT_QUICKGELU) ? 1.2 : 1.0;
     const double gk = tu_gamma(K + 2), ftz = (K + 2) * FTZ_STEP;
     for (int r = 0; r < R; r++) {
@@ -135,17 +143,17 @@ static int run_case(const conv_case *cs, uint64_t salt)
                         int iw = ow * cs->sw - cs->pl + kw * cs->dw;
                         if (iw < 0 || iw >= cs->W)
                             continue;
-                        const float *x = in + (((size_t)n * cs->H + ih) * cs->W + iw) * g.in_ld;
+                        const float *x = in_r + (((size_t)n * cs->H + ih) * cs->W + iw) * g.in_ld;
                         const int tap = kh * cs->KW + kw;
                         if (dw) {
-                            const double t = (double)x[oc] * bf16_round(w[(size_t)tap * cs->C + oc]);
+                            const double t = (double)x[oc] * w_r[(size_t)tap * cs->C + oc];
                             s += t;
                             sa += fabs(t);
                             continue;
                         }
-                        const float *wk = w + (size_t)oc * K + (size_t)tap * cs->C;
+                        const float *wk = w_r + (size_t)oc * K + (size_t)tap * cs->C;
                         for (int c = 0; c < cs->C; c++) {
-                            const double t = bf16_round(x[c]) * bf16_round(wk[c]);
+                            const double t = (double)x[c] * wk[c];
                             s += t;
                             sa += fabs(t);
                         }
@@ -224,6 +232,8 @@ static int run_case(const conv_case *cs, uint64_t salt)
     }
     tu_free(in);
     tu_free(w);
+    tu_free(w_r);
+    tu_free(in_r);
     tu_free(wp);
     tu_free(bias);
     tu_free(res);
@@ -383,6 +393,61 @@ static void test_conv_blocks_and_models(void **state)
     assert_int_equal(fails, 0);
 }
 
+/* Patchify convs (stride == kernel, unpadded, small C: a ViT's patch
+ * embedding), which the AVX-512 kernel runs as a bf16 matmul over gathered
+ * im2col rows in chunks of vk_conv_patch_rows_bf16 pixels: ViT-B/32 and B/16
+ * geometry (fewer channels), an odd kernel whose patches leave the last input
+ * rows and columns unread, odd K (a pair across taps), OC off the 16-channel
+ * panels, batch 2, several chunks per call, every epilogue; and near misses
+ * that must not take the route. */
+static conv_case patch(int N, int H, int W, int C, int OC, int K)
+{
+    return mk(N, H, W, C, OC, K, K, K, 1, 0, 0, 0, 0);
+}
+
+static void test_conv_patchify(void **state)
+{
+    (void)state;
+    const struct {
+        conv_case c;
+        int chunks; /* 1: one chunk per whole call, 2: several, 0: not the route */
+    } cases[] = {
+        {patch(1, 224, 224, 3, 64, 32), 1},  /* B/32: 7×7, K = 3072 */
+        {patch(1, 224, 224, 3, 80, 16), 1},  /* B/16: 14×14, K = 768 */
+        {patch(2, 23, 27, 3, 17, 5), 1},     /* 4×5 of 23×27, K = 75 */
+        {patch(2, 224, 224, 3, 17, 32), 2},  /* 98 pixels of 3072 */
+        {patch(3, 160, 176, 3, 33, 16), 2},  /* 330 pixels of 768 */
+        {patch(1, 64, 62, 1, 20, 2), 1},     /* K = 4 */
+        {patch(1, 40, 40, 15, 31, 8), 1},    /* C = 15, K = 960 */
+        {patch(1, 48, 48, 16, 20, 4), 0},    /* C = 16: the conv's own gather */
+    };
+    int fails = 0;
+    const int quick = getenv("VIREO_TEST_QUICK") != NULL; /* qemu: one variant per case */
+    for (size_t i = 0; i < sizeof cases / sizeof *cases && !fails; i++) {
+        for (int v = quick ? (int)(i % 3) : 0; v < (quick ? (int)(i % 3) + 1 : 3); v++) {
+            conv_case c = cases[i].c;
+            c.bias = v != 1;
+            c.residual = v >= 1;
+            c.act = v == 0 ? VK_ACT_NONE : v == 1 ? VK_ACT_RELU : VK_ACT_GELU;
+            /* a wider input pixel is not dense: not the route either */
+            c.in_extra = v == 2 && i % 2 ? 1 : 0;
+            c.out_extra = v == 2 ? 3 : 0;
+            vk_conv_geom g = {c.N, c.H, c.W, c.C, c.OH, c.OW, c.OC, c.KH, c.KW, c.sh, c.sw,
+                              c.pt, c.pl, c.dh, c.dw, c.C + c.in_extra, c.OC + c.out_extra};
+            const int rows = vk_conv_patch_rows_bf16(&g), M = c.N * c.OH * c.OW;
+            const int want = c.in_extra ? 0 : cases[i].chunks;
+            const int got = rows == 0 ? 0 : M > rows ? 2 : 1;
+            if (got != want) {
+                tu_fail("patch case %zu.%d: %d rows per chunk for %d pixels, expected %s", i, v,
+                        rows, M, want == 0 ? "no route" : want == 1 ? "one chunk" : "several");
+                fails++;
+            }
+            fails += run_case(&c, 700 + i * 3 + (size_t)v);
+        }
+    }
+    assert_int_equal(fails, 0);
+}
+
 /* residual == out gives the same bits as a separate residual */
 static void test_conv_residual_in_place(void **state)
 {
@@ -519,6 +584,7 @@ int main(void)
         cmocka_unit_test(test_conv_curated),
         cmocka_unit_test(test_conv_random),
         cmocka_unit_test(test_conv_blocks_and_models),
+        cmocka_unit_test(test_conv_patchify),
         cmocka_unit_test(test_conv_residual_in_place),
         cmocka_unit_test(test_dwconv),
     };
