@@ -104,12 +104,13 @@ int vr_convert_clip_visual(const char *src, const char *dst, const vr_convert_op
                         NAME(n2, "%sclass_embedding", pre), 1, x, (int)D, (int)G, NG,
                         VR_POS_BICUBIC_AA);
     x = vr_tf_layernorm(&c, NAME(n1, "%sln_pre", pre), LN_EPS, x);
-    for (int i = 0; i < layers && !c.failed; i++)
-        x = vr_tf_block_add(&c, NAME(n1, "%stransformer.resblocks.%d", pre, i), &blk, x);
-    int t0 = vr_tf_value(&c, 1, 1, (int)D);
-    vr_node tn = {.op = VR_OP_TOKEN, .nin = 1, .in = {x}, .out = t0, .index = 0};
-    vr_tf_node(&c, &tn, VR_TF_NO_REFS, "class token");
-    int out = vr_tf_layernorm(&c, NAME(n1, "%sln_post", pre), LN_EPS, t0);
+    /* the last block on the class token alone (vr_tf_block_add_token) */
+    for (int i = 0; i < layers && !c.failed; i++) {
+        NAME(n1, "%stransformer.resblocks.%d", pre, i);
+        x = i + 1 < layers ? vr_tf_block_add(&c, n1, &blk, x)
+                           : vr_tf_block_add_token(&c, n1, &blk, x, 0);
+    }
+    int out = vr_tf_layernorm(&c, NAME(n1, "%sln_post", pre), LN_EPS, x);
     const st_tensor *pj = st_find(c.f, NAME(n1, "%sproj", pre));
     int64_t E = D;
     if (pj) {

@@ -65,11 +65,16 @@ static int count_layers(vr_tf *c, const char *tower)
     return layers;
 }
 
-static void block_layers(vr_tf *c, const char *tower, int layers, const vr_tf_block *blk, int *x)
+/* pool >= 0: the last block on that token alone (vr_tf_block_add_token) */
+static void block_layers(vr_tf *c, const char *tower, int layers, const vr_tf_block *blk, int *x,
+                         int pool)
 {
     char n[160];
-    for (int i = 0; i < layers && !c->failed; i++)
-        *x = vr_tf_block_add(c, NAME(n, "%s.encoder.layers.%d", tower, i), blk, *x);
+    for (int i = 0; i < layers && !c->failed; i++) {
+        NAME(n, "%s.encoder.layers.%d", tower, i);
+        *x = i + 1 < layers || pool < 0 ? vr_tf_block_add(c, n, blk, *x)
+                                        : vr_tf_block_add_token(c, n, blk, *x, pool);
+    }
 }
 
 /* The optional final projection `name` [E, W] (Linear, no bias). */
@@ -124,11 +129,8 @@ int vr_convert_hf_clip_vision(const char *src, const char *dst, const vr_convert
                         "vision_model.embeddings.class_embedding", 1, x, (int)D, (int)G, NG,
                         VR_POS_BICUBIC);
     x = vr_tf_layernorm(&c, "vision_model.pre_layrnorm", LN_EPS, x);
-    block_layers(&c, "vision_model", layers, &blk, &x);
-    int t0 = vr_tf_value(&c, 1, 1, (int)D);
-    vr_node tn = {.op = VR_OP_TOKEN, .nin = 1, .in = {x}, .out = t0, .index = 0};
-    vr_tf_node(&c, &tn, VR_TF_NO_REFS, "class token");
-    int out = vr_tf_layernorm(&c, "vision_model.post_layernorm", LN_EPS, t0);
+    block_layers(&c, "vision_model", layers, &blk, &x, 0); /* class token */
+    int out = vr_tf_layernorm(&c, "vision_model.post_layernorm", LN_EPS, x);
     int64_t E;
     out = projection(&c, "visual_projection.weight", out, (int)D, &E);
     const char *const tower[] = {"vision_model.", "visual_projection."};
@@ -169,7 +171,7 @@ int vr_convert_hf_clip_text(const char *src, const char *dst, const vr_convert_o
     int ids, x = vr_tf_text_embed(&c, "text_model.embeddings.token_embedding.weight",
                                   "text_model.embeddings.position_embedding.weight", V, W, ctx,
                                   &ids);
-    block_layers(&c, "text_model", layers, &blk, &x);
+    block_layers(&c, "text_model", layers, &blk, &x, -1);
     int eot = vr_tf_value(&c, 1, 1, (int)W);
     vr_node tn = {.op = VR_OP_TOKEN, .nin = 2, .in = {x, ids}, .out = eot};
     vr_tf_node(&c, &tn, VR_TF_NO_REFS, "end-of-text token");

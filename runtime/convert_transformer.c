@@ -240,7 +240,9 @@ static int split_qkv(vr_tf *c, const char *prefix, const char *attn, int x, int 
     return out;
 }
 
-int vr_tf_block_add(vr_tf *c, const char *prefix, const vr_tf_block *b, int x)
+/* token < 0: every token; else only the output at that token (see
+ * vr_tf_block_add_token). */
+static int block(vr_tf *c, const char *prefix, const vr_tf_block *b, int x, int token)
 {
     if (c->failed)
         return -1;
@@ -259,10 +261,18 @@ int vr_tf_block_add(vr_tf *c, const char *prefix, const vr_tf_block *b, int x)
                            : vr_tf_linear(c, NAME(n1, "%s.%s.in_proj_weight", prefix, b->attn),
                                           NAME(n2, "%s.%s.in_proj_bias", prefix, b->attn), 0, h,
                                           3 * D, -1, VK_ACT_NONE);
-    int att = vr_tf_value(c, h_, w_, D);
+    /* One token: its query alone against every key (an attention output of
+     * one token, `index` the query), and its row of the residual stream. */
+    int att = token < 0 ? vr_tf_value(c, h_, w_, D) : vr_tf_value(c, 1, 1, D);
     vr_node an = {.op = VR_OP_ATTENTION, .nin = 1, .in = {qkv}, .out = att, .heads = b->heads,
-                  .causal = b->causal};
+                  .causal = b->causal, .index = token < 0 ? 0 : token};
     vr_tf_node(c, &an, VR_TF_NO_REFS, NAME(n1, "%s.%s", prefix, b->attn));
+    if (token >= 0) {
+        const int xt = vr_tf_value(c, 1, 1, D);
+        vr_node tn = {.op = VR_OP_TOKEN, .nin = 1, .in = {x}, .out = xt, .index = token};
+        vr_tf_node(c, &tn, VR_TF_NO_REFS, NAME(n1, "%s residual token", prefix));
+        x = xt;
+    }
     x = vr_tf_linear(c, NAME(n1, "%s.%s.out_proj.weight", prefix, b->attn),
                      NAME(n2, "%s.%s.out_proj.bias", prefix, b->attn), 0, att, D, x, VK_ACT_NONE);
     h = vr_tf_layernorm(c, NAME(n1, "%s.%s", prefix, b->ln_2), b->eps, x);
@@ -272,6 +282,22 @@ int vr_tf_block_add(vr_tf *c, const char *prefix, const vr_tf_block *b, int x)
                      NAME(n2, "%s.%s.bias", prefix, b->fc2), 0, h, D, x, VK_ACT_NONE);
 #undef NAME
     return c->failed ? -1 : x;
+}
+
+int vr_tf_block_add(vr_tf *c, const char *prefix, const vr_tf_block *b, int x)
+{
+    return block(c, prefix, b, x, -1);
+}
+
+int vr_tf_block_add_token(vr_tf *c, const char *prefix, const vr_tf_block *b, int x, int index)
+{
+    if (c->failed)
+        return -1;
+    const vr_value *v = vr_graph_value(c->g, x);
+    if (b->causal || index < 0 || index >= v->h * v->w)
+        return vr_tf_fail(c, "%s: token %d of %d (causal %d) cannot pool the last block", prefix,
+                          index, v->h * v->w, b->causal);
+    return block(c, prefix, b, x, index);
 }
 
 int vr_tf_heads(vr_tf *c, int D, int (*fallback)(int D))

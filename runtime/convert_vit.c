@@ -90,14 +90,13 @@ int vr_convert_vit(const char *src, const char *dst, const vr_convert_opts *opts
     int x = vr_tf_patch_embed(&c, "conv_proj.weight", "conv_proj.bias", in, (int)D, (int)P, NG);
     x = vr_tf_pos_embed(&c, "encoder.pos_embedding", 3, "class_token", 3, x, (int)D, (int)G, NG,
                         VR_POS_BICUBIC_ALIGNED);
+    /* the last block on the class token alone (vr_tf_block_add_token) */
     for (int i = 0; i < layers && !c.failed; i++) {
         snprintf(name, sizeof name, "encoder.layers.encoder_layer_%d", i);
-        x = vr_tf_block_add(&c, name, &blk, x);
+        x = i + 1 < layers ? vr_tf_block_add(&c, name, &blk, x)
+                           : vr_tf_block_add_token(&c, name, &blk, x, 0);
     }
-    int t0 = vr_tf_value(&c, 1, 1, (int)D);
-    vr_node tn = {.op = VR_OP_TOKEN, .nin = 1, .in = {x}, .out = t0, .index = 0};
-    vr_tf_node(&c, &tn, VR_TF_NO_REFS, "class token");
-    int feat = vr_tf_layernorm(&c, "encoder.ln", LN_EPS, t0), outv = feat;
+    int feat = vr_tf_layernorm(&c, "encoder.ln", LN_EPS, x), outv = feat;
     const st_tensor *hw = st_find(c.f, "heads.head.weight");
     if (hw && hw->ndim == 2)
         outv = vr_tf_linear(&c, "heads.head.weight", "heads.head.bias", 0, feat,

@@ -204,21 +204,39 @@ static void exec_linear(const vr_plan *p, const vr_node *n, int tid, int nt)
 
 static void exec_attention(const vr_plan *p, const vr_node *n, int tid, int nt)
 {
-    const vr_value *out = &p->g->values[n->out];
+    const vr_value *out = &p->g->values[n->out], *in = &p->g->values[n->in[0]];
     const float *qkv = (const float *)in_base(p, n->in[0]);
-    int D = out->c, L = out->h * out->w;
+    const vr_slot *is = &p->slots[n->in[0]], *os = &p->slots[n->out];
+    int D = out->c, L = in->h * in->w, Lq = out->h * out->w;
     vk_attention_f32_args a = {.B = p->batch, .H = n->heads, .Lq = L, .Lk = L, .D = D / n->heads,
-                               .q = qkv, .k = qkv + D, .v = qkv + 2 * D,
-                               .q_ld = p->slots[n->in[0]].pix_ld,
-                               .k_ld = p->slots[n->in[0]].pix_ld,
-                               .v_ld = p->slots[n->in[0]].pix_ld,
-                               .o = (float *)p->slots[n->out].base,
-                               .o_ld = p->slots[n->out].pix_ld,
+                               .q = qkv, .k = qkv + D, .v = qkv + 2 * D, .q_ld = is->pix_ld,
+                               .k_ld = is->pix_ld, .v_ld = is->pix_ld,
+                               .o = (float *)os->base, .o_ld = os->pix_ld,
                                .scale = 1.0f / sqrtf((float)(D / n->heads)), .causal = n->causal};
     int w0, w1;
-    vr_split(vk_attention_items(&a), 1, tid, nt, &w0, &w1);
-    if (w0 < w1)
-        p->ops->attention_f32(&a, w0, w1);
+    if (Lq == L) {
+        vr_split(vk_attention_items(&a), 1, tid, nt, &w0, &w1);
+        if (w0 < w1)
+            p->ops->attention_f32(&a, w0, w1);
+        return;
+    }
+    /* One query (token `index`) per image: the kernel's layout puts image b's
+     * queries at q + b·Lq rows, so each image is its own call, the items of
+     * all of them split between the threads. */
+    a.B = 1;
+    a.Lq = 1;
+    const int per = vk_attention_items(&a);
+    vr_split(p->batch * per, 1, tid, nt, &w0, &w1);
+    for (int b = w0 / per; b < p->batch && b * per < w1; b++) {
+        const float *base = qkv + b * is->img_stride;
+        vk_attention_f32_args ab = a;
+        ab.q = base + (size_t)n->index * is->pix_ld;
+        ab.k = base + D;
+        ab.v = base + 2 * D;
+        ab.o = (float *)os->base + b * os->img_stride;
+        const int i0 = w0 > b * per ? w0 - b * per : 0, i1 = w1 < (b + 1) * per ? w1 - b * per : per;
+        p->ops->attention_f32(&ab, i0, i1);
+    }
 }
 
 /* Rows (batch × output tokens) of [class token] ++ tokens, + position embedding. */

@@ -301,9 +301,11 @@ static int decode(vw_file *f, vr_graph *g, char *err, size_t errlen)
         /* Fields of other ops stay zero, so one graph has one encoding. */
         if ((n.op != VR_OP_LAYERNORM && n.eps != 0) ||
             (n.op != VR_OP_ATTENTION && (n.heads || n.causal)) ||
-            (n.op != VR_OP_TOKEN && n.index) || (n.op != VR_OP_EMBED && n.vocab))
+            (n.op != VR_OP_TOKEN && n.op != VR_OP_ATTENTION && n.index) ||
+            (n.op != VR_OP_EMBED && n.vocab))
             FAIL("node %u (%s): reserved bytes not zero (eps, heads, causal, index, vocab "
-                 "belong to layernorm, attention, token, embed)", i, vr_op_name(n.op));
+                 "belong to layernorm, attention, token / attention, embed)", i,
+                 vr_op_name(n.op));
         if (!(n.eps >= 0 && n.eps < 1))
             FAIL("node %u: layernorm eps %g invalid", i, n.eps);
         if (n.out < 0 || (uint32_t)n.out >= nv)

@@ -108,9 +108,17 @@ static int check_transformer_node(vr_plan *p, int ni, const vr_node *n, const vr
             FAIL("node %d (layernorm): eps %g not in (0, 1)", ni, n->eps);
         return 0;
     case VR_OP_ATTENTION:
-        if (n->nin != 1 || lin != lout || (int64_t)in->c != 3 * (int64_t)out->c)
-            FAIL("node %d (attention): input must be the output's tokens with 3x its channels "
-                 "(q, k, v)", ni);
+        if (n->nin != 1 || (int64_t)in->c != 3 * (int64_t)out->c)
+            FAIL("node %d (attention): input must have 3x the output's channels (q, k, v)", ni);
+        /* every token's output, or one: the query at `index` alone
+         * (vr_tf_block_add_token) */
+        if (lin != lout && (lout != 1 || n->index < 0 || n->index >= lin))
+            FAIL("node %d (attention): %lld output tokens of %lld, query index %d: every "
+                 "token, or one inside the input", ni, (long long)lout, (long long)lin, n->index);
+        if (lin == lout && n->index != 0)
+            FAIL("node %d (attention): query index %d with every token's output", ni, n->index);
+        if (lin != lout && n->causal)
+            FAIL("node %d (attention): one query (token %d) under a causal mask", ni, n->index);
         if (n->heads < 1 || out->c % n->heads || (n->causal != 0 && n->causal != 1))
             FAIL("node %d (attention): %d heads over %d channels, causal %d", ni, n->heads,
                  out->c, n->causal);

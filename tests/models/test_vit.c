@@ -271,6 +271,14 @@ static void test_plan_refusals(void **state)
         {"attention heads not dividing", "heads", 4, 30, 4, 10,
          {.op = VR_OP_ATTENTION, .heads = 3}},
         {"attention channels not 3x", "3x", 4, 31, 4, 10, {.op = VR_OP_ATTENTION, .heads = 1}},
+        {"attention query past the tokens", "query index 4", 4, 30, 1, 10,
+         {.op = VR_OP_ATTENTION, .heads = 1, .index = 4}},
+        {"attention 2 of 4 tokens", "2 output tokens of 4", 4, 30, 2, 10,
+         {.op = VR_OP_ATTENTION, .heads = 1}},
+        {"attention index with all tokens", "index 1 with every", 4, 30, 4, 10,
+         {.op = VR_OP_ATTENTION, .heads = 1, .index = 1}},
+        {"attention one causal query", "causal mask", 4, 30, 1, 10,
+         {.op = VR_OP_ATTENTION, .heads = 1, .causal = 1}},
         {"attention causal 2", "causal", 4, 30, 4, 10,
          {.op = VR_OP_ATTENTION, .heads = 1, .causal = 2}},
         {"pos_embed count", "tokens", 4, 8, 4, 8, {.op = VR_OP_POS_EMBED, .weights = w, .bias = cls}},
@@ -403,7 +411,7 @@ static void check_model(const char *name, int size, int dim, int batch2)
     run_plan(body, 1, pool, in, feat);
     run_plan(hd, 1, pool, feat, logits);
     double t3 = now();
-    if (batch2) { /* batch 2: the same image and its negation; image 0 as alone */
+    if (batch2) { /* batch 2: the same image and its negation; each as alone */
         for (size_t i = 0; i < in_n; i++)
             in[in_n + i] = -in[i];
         float *both = malloc(2000 * sizeof *both);
@@ -414,6 +422,14 @@ static void check_model(const char *name, int size, int dim, int batch2)
         cb = compare(both + 1000, logits, 1000);
         if (cb.cosine > 0.999)
             tu_fail("%s: batch 2 image 1 (negated input) equals image 0", name);
+        /* and image 1 as alone (each image's class-token query, keys and
+         * values its own in the pooled last block) */
+        float *alone = malloc(1000 * sizeof *alone);
+        run_plan(g, 1, pool, in + in_n, alone);
+        cb = compare(both + 1000, alone, 1000);
+        if (cb.maxdiff > 1e-5 * cb.maxref)
+            tu_fail("%s: batch 2 image 1 differs from it alone by %.3g", name, cb.maxdiff);
+        free(alone);
         free(both);
     }
     cmp cf = compare(feat, ref_feat, dim), cl = compare(logits, ref_logits, 1000);
