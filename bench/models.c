@@ -6,7 +6,10 @@
  * vr_plan_create(batch) + vr_plan_run on a vr_pool of `threads`, warm-up
  * runs, then the median of --runs runs of one vr_plan_run each; the peer =
  * bench/ort_bench.mjs run by node, which does the same with an ORT session
- * and prints one JSON line that we merge into our row.
+ * and prints one JSON line that we merge into our row. With --rounds R the
+ * two alternate R times and the row's ratio is the median of the R paired
+ * ratios (this host's speed drifts by 10-20 % for seconds at a time, so two
+ * medians taken a few seconds apart can disagree by that much).
  *
  * Transformers (ViT-B/32, ViT-B/16, the CLIP text tower) come twice: f32
  * against the f32 ONNX export, and int8 (`vireo convert --dtype int8`)
@@ -31,6 +34,7 @@
 #include "runtime/model.h"
 
 #define MAX_LIST 8
+#define MAX_ROUNDS 32 /* --rounds */
 
 typedef struct model_spec {
     const char *name;  /* row's `model` */
@@ -86,7 +90,7 @@ static const model_spec MODELS[] = {
 };
 
 typedef struct mopts {
-    int json, quick, runs, warmup, wall, no_baseline, profile;
+    int json, quick, runs, warmup, wall, no_baseline, profile, rounds;
     int threads[MAX_LIST], nthreads;
     int batch[MAX_LIST], nbatch;
     const char *dir, *filter, *node, *script;
@@ -101,6 +105,8 @@ static void models_usage(FILE *f)
             "  --json            one JSON object per line (default: aligned table)\n"
             "  --runs N          timed runs per side, median reported (default 5, >= 1)\n"
             "  --warmup N        untimed runs first (default 2)\n"
+            "  --rounds R        R rounds of ours then ORT (default 1); the ratio is the\n"
+            "                    median of the R per-round ratios, with their range\n"
             "  --threads LIST    thread counts (default 1,2)\n"
             "  --batch LIST      batch sizes (default 1,8; --quick: 1)\n"
             "  --quick           resnet50, mobilenet_v2, coral tf2 MobileNetV2 (int8) only\n"
@@ -307,6 +313,10 @@ typedef struct row {
     const char *model, *dtype, *isa, *clock, *baseline, *baseline_clock;
     int batch, threads;
     double ms_per_image, baseline_ms_per_image;
+    /* --rounds R > 1: the median of the R paired ratios (ours / ORT, each
+     * round timing ours, then ORT), and their range; else 0 */
+    int rounds;
+    double ratio, ratio_min, ratio_max;
     char ort_version[32];
     size_t arena;
     const char *check; /* NULL: not checked */
@@ -333,19 +343,29 @@ static const struct {
                      {"vit_b_16", "f32", "ratio<=0.75", 0.75},
                      {"vit_b_32", "int8", "ratio<=0.8", 0.8}};
 
+/* ours / ORT: the paired median with --rounds, else the ratio of the two
+ * medians; -1 without a baseline. */
+static double row_ratio(const row *r)
+{
+    if (r->rounds > 1 && r->ratio > 0)
+        return r->ratio;
+    return r->ms_per_image > 0 && r->baseline_ms_per_image > 0
+               ? r->ms_per_image / r->baseline_ms_per_image
+               : -1;
+}
+
 static const char *target_of(const row *r, int *met)
 {
     for (size_t i = 0; i < sizeof RATIO_TARGETS / sizeof *RATIO_TARGETS; i++)
         if (!strcmp(r->model, RATIO_TARGETS[i].model) && !strcmp(r->dtype, RATIO_TARGETS[i].dtype) &&
             r->batch == 1 && r->threads == 1) {
-            *met = r->ms_per_image > 0 && r->baseline_ms_per_image > 0
-                       ? r->ms_per_image / r->baseline_ms_per_image <= RATIO_TARGETS[i].ratio
-                       : -1;
+            const double q = row_ratio(r);
+            *met = q > 0 ? q <= RATIO_TARGETS[i].ratio : -1;
             return RATIO_TARGETS[i].target;
         }
     if (!strcmp(r->model, "resnet50") && r->batch == 1 && r->threads == 1) {
-        *met = r->baseline_ms_per_image > 0 ? r->ms_per_image / r->baseline_ms_per_image <= 0.85
-                                            : -1;
+        const double q = row_ratio(r);
+        *met = q > 0 ? q <= 0.85 : -1;
         return "ratio<=0.85";
     }
     if (strstr(r->model, "coral-") && strstr(r->model, "mobilenet_v2") && r->threads == 1) {
@@ -372,7 +392,7 @@ static void json_str(const char *k, const char *v)
 
 static void emit(const mopts *o, const row *r, int runs)
 {
-    double ratio = r->baseline_ms_per_image > 0 ? r->ms_per_image / r->baseline_ms_per_image : -1;
+    const double ratio = row_ratio(r);
     int met = -1;
     const char *target = target_of(r, &met);
     if (o->json) {
@@ -389,6 +409,11 @@ static void emit(const mopts *o, const row *r, int runs)
             printf(",\"baseline\":null");
         num("baseline_ms_per_image", r->baseline_ms_per_image);
         num("ratio", ratio);
+        if (r->rounds > 1) {
+            printf(",\"rounds\":%d", r->rounds);
+            num("ratio_min", r->ratio_min);
+            num("ratio_max", r->ratio_max);
+        }
         if (r->check) {
             printf(",\"check\":\"%s\"", r->check);
             num("max_err", r->max_err + 1e-300);
@@ -416,10 +441,14 @@ static void emit(const mopts *o, const row *r, int runs)
             snprintf(b, sizeof b, "%.3f", r->baseline_ms_per_image);
         if (ratio > 0)
             snprintf(ra, sizeof ra, "%.3f", ratio);
-        printf("%-52s %-5s %5d %3d %10.3f %10.3f %-12s %10s %7s %-8s %s\n", r->model, r->dtype,
+        char rr[64] = "";
+        if (r->rounds > 1)
+            snprintf(rr, sizeof rr, " (%d rounds: %.3f-%.3f)", r->rounds, r->ratio_min,
+                     r->ratio_max);
+        printf("%-52s %-5s %5d %3d %10.3f %10.3f %-12s %10s %7s %-8s %s%s\n", r->model, r->dtype,
                r->batch, r->threads, r->ms_per_image, r->ms_per_image * r->threads,
                r->baseline ? r->baseline : "-", b, ra, r->check ? r->check : "-",
-               target ? (met < 0 ? "target ?" : met ? "target met" : "target missed") : "");
+               target ? (met < 0 ? "target ?" : met ? "target met" : "target missed") : "", rr);
     }
     fflush(stdout);
 }
@@ -508,6 +537,15 @@ static double time_ours(const mopts *o, vr_plan *plan, vr_pool *pool, const void
     }
     qsort(t, (size_t)runs, sizeof *t, cmp_d);
     return t[(runs - 1) / 2];
+}
+
+/* lower median of n values (sorts a copy) */
+static double median_d(const double *v, int n)
+{
+    double t[MAX_ROUNDS];
+    memcpy(t, v, sizeof *t * (size_t)n);
+    qsort(t, (size_t)n, sizeof *t, cmp_d);
+    return t[(n - 1) / 2];
 }
 
 static const char *default_script(char *buf, size_t len)
@@ -636,16 +674,44 @@ static void model_rows(const mopts *o, const model_spec *s, vr_model *m, const c
                      .isa = vk_isa_name(ops->level),
                      .clock = o->wall || threads > 1 ? "wall" : "thread-cpu",
                      .arena = vr_plan_arena_bytes(plan)};
-            double ms = time_ours(o, plan, bench_pool(threads), in, out, threads);
-            if (ms < 0) {
+            /* Rounds alternate ours and ORT, so that both see the same
+             * spells of a shared host's load (it swings either side by 10-20 %
+             * for seconds at a time here); the row gives each side's median
+             * and the median of the per-round ratios. */
+            double ms[MAX_ROUNDS], bms[MAX_ROUNDS], q[MAX_ROUNDS];
+            int nr = 0, nq = 0, failed = 0;
+            for (int k = 0; k < o->rounds && !failed; k++) {
+                double t = time_ours(o, plan, bench_pool(threads), in, out, threads);
+                if (t < 0) {
+                    failed = 1;
+                    break;
+                }
+                ms[nr++] = t / batch;
+                r.baseline_ms_per_image = 0;
+                if (onnx[0]) /* the output check on the last round only */
+                    baseline_into(o, &r, onnx, iv->h, ids,
+                                  ov->dtype == VR_F32 && k == o->rounds - 1 ? out : NULL,
+                                  out_bytes / sizeof(float), ort_noted);
+                if (r.baseline_ms_per_image > 0) {
+                    bms[nq] = r.baseline_ms_per_image;
+                    q[nq] = ms[nr - 1] / bms[nq];
+                    nq++;
+                }
+            }
+            if (failed) {
                 fprintf(stderr, "vireo-bench models: %s batch %d: vr_plan_run failed\n", s->name,
                         batch);
                 continue;
             }
-            r.ms_per_image = ms / batch;
-            if (onnx[0])
-                baseline_into(o, &r, onnx, iv->h, ids, ov->dtype == VR_F32 ? out : NULL,
-                              out_bytes / sizeof(float), ort_noted);
+            r.ms_per_image = median_d(ms, nr);
+            r.baseline_ms_per_image = nq ? median_d(bms, nq) : 0;
+            if (nq > 1 && o->rounds > 1) {
+                r.rounds = nq;
+                r.ratio = median_d(q, nq);
+                qsort(q, (size_t)nq, sizeof *q, cmp_d);
+                r.ratio_min = q[0];
+                r.ratio_max = q[nq - 1];
+            }
             emit(o, &r, o->runs);
         }
         models_prof prof;
@@ -665,7 +731,7 @@ static void model_rows(const mopts *o, const model_spec *s, vr_model *m, const c
 
 int cmd_models(int argc, char **argv)
 {
-    mopts o = {.runs = 5, .warmup = 2, .node = "node"};
+    mopts o = {.runs = 5, .warmup = 2, .node = "node", .rounds = 1};
     char scriptbuf[1200];
     const char *envdir = getenv("VIREO_BENCH_MODELS");
     o.dir = envdir && *envdir ? envdir : "/tmp/vireo-bench-models";
@@ -686,6 +752,13 @@ int cmd_models(int argc, char **argv)
             i++;
             if (o.runs < 1 || o.runs > 64) {
                 fprintf(stderr, "vireo-bench models: --runs must be 1..64\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--rounds") && v) {
+            o.rounds = atoi(v);
+            i++;
+            if (o.rounds < 1 || o.rounds > MAX_ROUNDS) {
+                fprintf(stderr, "vireo-bench models: --rounds must be 1..%d\n", MAX_ROUNDS);
                 return 2;
             }
         } else if (!strcmp(a, "--warmup") && v) {
