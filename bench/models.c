@@ -20,6 +20,7 @@
  * ("metric":"attention_share", models_profile.c). */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,34 +230,76 @@ static const char *json_field(const char *line, const char *key)
     return p ? p + strlen(pat) : NULL;
 }
 
+/* The peer's command line (serve: ort_bench.mjs --serve); 0, or -1 when it
+ * does not fit. */
+static int ort_command(const mopts *o, const char *onnx, int batch, int threads, int hw, int ids,
+                       const char *dump, int serve, char *cmd, size_t cap)
+{
+    size_t n = 0;
+    shq(cmd, cap, &n, o->node);
+    n += (size_t)snprintf(cmd + n, cap - n, " ");
+    shq(cmd, cap, &n, o->script);
+    n += (size_t)snprintf(cmd + n, cap - n, " --model ");
+    shq(cmd, cap, &n, onnx);
+    n += (size_t)snprintf(cmd + n, cap - n,
+                          " --batch %d --threads %d --runs %d --warmup %d --clock %s", batch,
+                          threads, o->runs, o->warmup, o->wall ? "wall" : "auto");
+    if (ids > 0)
+        n += (size_t)snprintf(cmd + n, cap - n, " --ids %d", ids);
+    else
+        n += (size_t)snprintf(cmd + n, cap - n, " --hw %d", hw);
+    n += (size_t)snprintf(cmd + n, cap - n, " --ort ");
+    char ortdir[1200];
+    snprintf(ortdir, sizeof ortdir, "%s/node_modules/onnxruntime-node", o->dir);
+    shq(cmd, cap, &n, ortdir);
+    if (dump) {
+        n += (size_t)snprintf(cmd + n, cap - n, " --dump ");
+        shq(cmd, cap, &n, dump);
+    }
+    if (serve)
+        n += (size_t)snprintf(cmd + n, cap - n, " --serve");
+    return n + 8 >= cap ? -1 : 0;
+}
+
+/* The peer's reason from its JSON line (or its exit status) into why. */
+static void ort_why(const mopts *o, const char *line, int st, char *why, size_t wlen)
+{
+    const char *e = json_field(line, "error");
+    if (e && *e == '"') {
+        size_t k = 0;
+        for (e++; *e && *e != '"' && k + 1 < wlen; e++) {
+            if (*e == '\\' && e[1]) /* keep escapes short: \n -> space */
+                e++, why[k++] = *e == 'n' ? ' ' : *e;
+            else
+                why[k++] = *e;
+        }
+        why[k] = 0;
+    } else if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 127) {
+        snprintf(why, wlen, "cannot run %s (node not installed?)", o->node);
+    } else {
+        snprintf(why, wlen, "ort_bench.mjs failed (status %d)", st);
+    }
+}
+
+static void ort_version(const char *line, char *version, size_t vlen)
+{
+    const char *ver = json_field(line, "ort_version");
+    version[0] = 0;
+    if (ver && *ver == '"') {
+        size_t k = 0;
+        for (ver++; *ver && *ver != '"' && k + 1 < vlen; ver++)
+            version[k++] = *ver;
+        version[k] = 0;
+    }
+}
+
 /* Runs the peer; returns its ms per run (the whole batch), or -1 with a
  * reason in why. */
 static double run_ort(const mopts *o, const char *onnx, int batch, int threads, int hw, int ids,
                       const char *dump, char *version, size_t vlen, char *why, size_t wlen)
 {
     char cmd[4096];
-    size_t n = 0;
-    shq(cmd, sizeof cmd, &n, o->node);
-    n += (size_t)snprintf(cmd + n, sizeof cmd - n, " ");
-    shq(cmd, sizeof cmd, &n, o->script);
-    n += (size_t)snprintf(cmd + n, sizeof cmd - n, " --model ");
-    shq(cmd, sizeof cmd, &n, onnx);
-    n += (size_t)snprintf(cmd + n, sizeof cmd - n,
-                          " --batch %d --threads %d --runs %d --warmup %d --clock %s", batch,
-                          threads, o->runs, o->warmup, o->wall ? "wall" : "auto");
-    if (ids > 0)
-        n += (size_t)snprintf(cmd + n, sizeof cmd - n, " --ids %d", ids);
-    else
-        n += (size_t)snprintf(cmd + n, sizeof cmd - n, " --hw %d", hw);
-    n += (size_t)snprintf(cmd + n, sizeof cmd - n, " --ort ");
-    char ortdir[1200];
-    snprintf(ortdir, sizeof ortdir, "%s/node_modules/onnxruntime-node", o->dir);
-    shq(cmd, sizeof cmd, &n, ortdir);
-    if (dump) {
-        n += (size_t)snprintf(cmd + n, sizeof cmd - n, " --dump ");
-        shq(cmd, sizeof cmd, &n, dump);
-    }
-    if (n + 8 >= sizeof cmd) {
+    if (ort_command(o, onnx, batch, threads, hw, ids, dump, 0, cmd, sizeof cmd)) {
         snprintf(why, wlen, "command too long");
         return -1;
     }
@@ -275,33 +318,12 @@ static double run_ort(const mopts *o, const char *onnx, int batch, int threads, 
     line[strcspn(line, "\n")] = 0;
     const char *ok = json_field(line, "ok");
     if (!ok || strncmp(ok, "true", 4)) {
-        const char *e = json_field(line, "error");
-        if (e && *e == '"') {
-            size_t k = 0;
-            for (e++; *e && *e != '"' && k + 1 < wlen; e++) {
-                if (*e == '\\' && e[1]) /* keep escapes short: \n -> space */
-                    e++, why[k++] = *e == 'n' ? ' ' : *e;
-                else
-                    why[k++] = *e;
-            }
-            why[k] = 0;
-        }
-        else if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 127)
-            snprintf(why, wlen, "cannot run %s (node not installed?)", o->node);
-        else
-            snprintf(why, wlen, "ort_bench.mjs failed (status %d)", st);
+        ort_why(o, line, st, why, wlen);
         return -1;
     }
     const char *ms = json_field(line, "ms");
     double v = ms ? strtod(ms, NULL) : -1;
-    const char *ver = json_field(line, "ort_version");
-    version[0] = 0;
-    if (ver && *ver == '"') {
-        size_t k = 0;
-        for (ver++; *ver && *ver != '"' && k + 1 < vlen; ver++)
-            version[k++] = *ver;
-        version[k] = 0;
-    }
+    ort_version(line, version, vlen);
     if (!(v > 0)) {
         snprintf(why, wlen, "no timing in ort_bench.mjs output");
         return -1;
@@ -579,6 +601,106 @@ static const char *default_script(char *buf, size_t len)
     return "bench/ort_bench.mjs";
 }
 
+/* A long-lived peer for --rounds (ort_bench.mjs --serve): the model loaded
+ * once, then "run N" answered with the median of N runs, so each round's ORT
+ * runs follow ours within a fraction of a second. */
+typedef struct ort_server {
+    pid_t pid;
+    FILE *to, *from;
+} ort_server;
+
+/* The next JSON line from the peer into line (NUL-terminated), or -1. */
+static int ort_line(ort_server *s, char *line, size_t len)
+{
+    while (fgets(line, (int)len, s->from))
+        if (line[0] == '{') {
+            line[strcspn(line, "\n")] = 0;
+            return 0;
+        }
+    return -1;
+}
+
+static void ort_server_close(ort_server *s)
+{
+    if (s->to)
+        fclose(s->to); /* end of requests: the peer writes --dump and exits */
+    if (s->from) {
+        char buf[512];
+        while (fgets(buf, sizeof buf, s->from))
+            ;
+        fclose(s->from);
+    }
+    if (s->pid > 0)
+        waitpid(s->pid, NULL, 0);
+    memset(s, 0, sizeof *s);
+}
+
+static int ort_server_open(const mopts *o, const char *onnx, int batch, int threads, int hw,
+                           int ids, const char *dump, ort_server *s, char *version, size_t vlen,
+                           char *why, size_t wlen)
+{
+    char cmd[4096], line[2048];
+    int to[2], from[2];
+    memset(s, 0, sizeof *s);
+    if (ort_command(o, onnx, batch, threads, hw, ids, dump, 1, cmd, sizeof cmd)) {
+        snprintf(why, wlen, "command too long");
+        return -1;
+    }
+    if (pipe(to))
+        return snprintf(why, wlen, "pipe: %s", strerror(errno)), -1;
+    if (pipe(from)) {
+        close(to[0]), close(to[1]);
+        return snprintf(why, wlen, "pipe: %s", strerror(errno)), -1;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    signal(SIGPIPE, SIG_IGN); /* a peer that died fails the write, not us */
+    s->pid = fork();
+    if (s->pid == 0) {
+        dup2(to[0], 0);
+        dup2(from[1], 1);
+        close(to[0]), close(to[1]), close(from[0]), close(from[1]);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    close(to[0]);
+    close(from[1]);
+    if (s->pid < 0) {
+        close(to[1]), close(from[0]);
+        return snprintf(why, wlen, "fork: %s", strerror(errno)), -1;
+    }
+    s->to = fdopen(to[1], "w");
+    s->from = fdopen(from[0], "r");
+    if (!s->to || !s->from || ort_line(s, line, sizeof line)) {
+        snprintf(why, wlen, "ort_bench.mjs --serve gave no ready line");
+        ort_server_close(s);
+        return -1;
+    }
+    const char *ok = json_field(line, "ready");
+    if (!ok || strncmp(ok, "true", 4)) {
+        ort_why(o, line, -1, why, wlen);
+        ort_server_close(s);
+        return -1;
+    }
+    ort_version(line, version, vlen);
+    return 0;
+}
+
+/* ms per run (the whole batch), median of n, or -1. */
+static double ort_server_run(ort_server *s, int n, char *why, size_t wlen)
+{
+    char line[2048];
+    if (fprintf(s->to, "run %d\n", n) < 0 || fflush(s->to) || ort_line(s, line, sizeof line)) {
+        snprintf(why, wlen, "ort_bench.mjs --serve stopped answering");
+        return -1;
+    }
+    const char *ms = json_field(line, "ms"), *ok = json_field(line, "ok");
+    double v = ms && ok && !strncmp(ok, "true", 4) ? strtod(ms, NULL) : -1;
+    if (!(v > 0))
+        snprintf(why, wlen, "ort_bench.mjs --serve: %.400s", line);
+    return v > 0 ? v : -1;
+}
+
 /* ORT's figure for r (and, with ours = the output of our last run, the check
  * of ours against its output). */
 static void baseline_into(const mopts *o, row *r, const char *onnx, int hw, int ids,
@@ -680,6 +802,22 @@ static void model_rows(const mopts *o, const model_spec *s, vr_model *m, const c
              * and the median of the per-round ratios. */
             double ms[MAX_ROUNDS], bms[MAX_ROUNDS], q[MAX_ROUNDS];
             int nr = 0, nq = 0, failed = 0;
+            /* With rounds, one long-lived peer (ort_server), checked against
+             * our last output when it exits; without one, a peer per round. */
+            ort_server srv = {0};
+            char why[512], dump[] = "/tmp/vireo-bench-ort-XXXXXX";
+            int served = 0, dfd = -1;
+            if (o->rounds > 1 && onnx[0]) {
+                dfd = ov->dtype == VR_F32 ? mkstemp(dump) : -1;
+                if (dfd >= 0)
+                    close(dfd);
+                served = !ort_server_open(o, onnx, batch, threads, iv->h, ids,
+                                          dfd >= 0 ? dump : NULL, &srv, r.ort_version,
+                                          sizeof r.ort_version, why, sizeof why);
+                if (!served)
+                    fprintf(stderr, "vireo-bench models: no ORT server (%s): a peer per round\n",
+                            why);
+            }
             for (int k = 0; k < o->rounds && !failed; k++) {
                 double t = time_ours(o, plan, bench_pool(threads), in, out, threads);
                 if (t < 0) {
@@ -688,16 +826,35 @@ static void model_rows(const mopts *o, const model_spec *s, vr_model *m, const c
                 }
                 ms[nr++] = t / batch;
                 r.baseline_ms_per_image = 0;
-                if (onnx[0]) /* the output check on the last round only */
+                if (served) {
+                    if (threads > 1)
+                        settle();
+                    const double b = ort_server_run(&srv, o->runs, why, sizeof why);
+                    if (b > 0) {
+                        r.baseline = "onnxruntime";
+                        r.baseline_clock = o->wall || threads > 1 ? "wall" : "process-cpu";
+                        r.baseline_ms_per_image = b / batch;
+                    } else {
+                        fprintf(stderr, "vireo-bench models: %s\n", why);
+                    }
+                } else if (onnx[0]) { /* the output check on the last round only */
                     baseline_into(o, &r, onnx, iv->h, ids,
                                   ov->dtype == VR_F32 && k == o->rounds - 1 ? out : NULL,
                                   out_bytes / sizeof(float), ort_noted);
+                }
                 if (r.baseline_ms_per_image > 0) {
                     bms[nq] = r.baseline_ms_per_image;
                     q[nq] = ms[nr - 1] / bms[nq];
                     nq++;
                 }
             }
+            if (served) {
+                ort_server_close(&srv);
+                if (dfd >= 0 && nq > 0 && !failed)
+                    check_output(&r, dump, out, out_bytes / sizeof(float));
+            }
+            if (dfd >= 0)
+                unlink(dump);
             if (failed) {
                 fprintf(stderr, "vireo-bench models: %s batch %d: vr_plan_run failed\n", s->name,
                         batch);

@@ -10,7 +10,8 @@
 # Checks: every (model, dtype, batch) has its row, each either timed or carrying "error";
 # the attention_share rows are there for both f32 models; no output mismatch against ONNX
 # Runtime (when onnxruntime-node is in $VIREO_BENCH_MODELS or /tmp/vireo-bench-models,
-# which bench/prepare_models.sh installs; without it the rows have "baseline":null).
+# which bench/prepare_models.sh installs; without it the rows have "baseline":null); then
+# vit_tiny with --rounds 3 (paired ratios from one ORT server process).
 # Speed is never asserted. Exit 77 (skip) without torch.
 set -u
 vireo=$1
@@ -72,4 +73,16 @@ for m in vit_tiny clip_text_tiny; do
     grep -q "\"model\":\"$m\",\"dtype\":\"f32\",\"batch\":1,\"threads\":1,\"metric\":\"attention_share\"" \
         "$dir/rows.jsonl" || fail "no attention_share row for $m"
 done
+# --rounds: one long-lived ORT peer per row (ort_bench.mjs --serve), rounds paired
+"$bench" models --dir "$dir" --filter vit_tiny --batch 1 --threads 1 --runs 1 --warmup 0 \
+    --rounds 3 --json > "$dir/rounds.jsonl" 2> "$dir/rounds.log" ||
+    { cat "$dir/rounds.log"; fail "vireo-bench models --rounds exit"; }
+cat "$dir/rounds.jsonl"
+if [ "$have_ort" = 1 ]; then
+    line=$(grep '"model":"vit_tiny","dtype":"f32","batch":1' "$dir/rounds.jsonl") ||
+        fail "--rounds: no vit_tiny f32 row"
+    echo "$line" | grep -q '"rounds":3,"ratio_min":' || fail "--rounds: no paired ratios"
+    echo "$line" | grep -q '"check":"ok"' || fail "--rounds: output not checked ok"
+    grep -q 'no ORT server' "$dir/rounds.log" && { cat "$dir/rounds.log"; fail "--rounds: no server"; }
+fi
 echo "models_smoke: ok (ONNX Runtime: $([ "$have_ort" = 1 ] && echo yes || echo no))"

@@ -19,6 +19,11 @@
 // (process.hrtime), like vireo-bench's own rows.
 // --dump: after timing, writes the first output of the last run (B × classes
 // float32, little-endian) to OUT.f32, so the caller can compare it with its own.
+// --serve: after the warm-up, print {"ok":true,"ready":true,...} and then, for
+// each line "run N" on stdin, time N runs and print {"ok":true,"ms":median};
+// at the end of stdin write --dump and exit. vireo-bench models --rounds keeps
+// one such process per row and alternates its rounds with our own, so the
+// two are timed seconds apart at most, without reloading the model.
 // Output: {"ok":true,"ms":median ms per run,"ms_per_image":...,"runs":N,
 //          "ort_version":"...","clock":"..."} or {"ok":false,"error":"..."}.
 import { createRequire } from 'node:module';
@@ -44,6 +49,7 @@ const hw = parseInt(arg('hw', '224'), 10);
 const ctx = parseInt(arg('ids', '0'), 10);
 const clockOpt = arg('clock', 'auto');
 const dump = arg('dump');
+const serve = process.argv.includes('--serve');
 const ortDir = arg('ort', process.env.VIREO_ORT_NODE ||
   path.join(process.env.VIREO_BENCH_MODELS || '/tmp/vireo-bench-models',
             'node_modules', 'onnxruntime-node'));
@@ -118,25 +124,43 @@ try {
   const feeds = { [sess.inputNames[0]]: input };
   for (let i = 0; i < warmup; i++)
     await sess.run(feeds);
-  const t = [];
+  let version = null;
+  try { version = ort.env.versions?.node ?? ort.env.versions?.common ?? null; } catch { }
   let res;
-  for (let r = 0; r < runs; r++) {
-    const t0 = nowMs();
-    res = await sess.run(feeds);
-    t.push(nowMs() - t0);
+  const timed = async (n) => {
+    const t = [];
+    for (let r = 0; r < n; r++) {
+      const t0 = nowMs();
+      res = await sess.run(feeds);
+      t.push(nowMs() - t0);
+    }
+    t.sort((a, b) => a - b);
+    return t[(n - 1) >> 1];
+  };
+  if (serve) {
+    process.stdout.write(JSON.stringify({
+      ok: true, ready: true, batch, threads, clock: cpuClock ? 'process-cpu' : 'wall',
+      ort_version: version,
+    }) + '\n');
+    const rl = (await import('node:readline')).createInterface({ input: process.stdin });
+    for await (const line of rl) {
+      const m = /^run (\d+)$/.exec(line.trim());
+      if (!m || !(parseInt(m[1], 10) >= 1))
+        fail(`bad request '${line}'`);
+      const ms = await timed(parseInt(m[1], 10));
+      process.stdout.write(JSON.stringify({ ok: true, ms, ms_per_image: ms / batch }) + '\n');
+    }
   }
-  if (dump) {
+  const ms = serve ? 0 : await timed(runs);
+  if (dump && res) {
     const out = res[sess.outputNames[0]].data;
     fs.writeFileSync(dump, Buffer.from(out.buffer, out.byteOffset, out.byteLength));
   }
-  t.sort((a, b) => a - b);
-  const ms = t[(runs - 1) >> 1];
-  let version = null;
-  try { version = ort.env.versions?.node ?? ort.env.versions?.common ?? null; } catch { }
-  process.stdout.write(JSON.stringify({
-    ok: true, ms, ms_per_image: ms / batch, runs, warmup, batch, threads,
-    clock: cpuClock ? 'process-cpu' : 'wall', ort_version: version,
-  }) + '\n');
+  if (!serve)
+    process.stdout.write(JSON.stringify({
+      ok: true, ms, ms_per_image: ms / batch, runs, warmup, batch, threads,
+      clock: cpuClock ? 'process-cpu' : 'wall', ort_version: version,
+    }) + '\n');
   await sess.release?.();
 } catch (e) {
   fail(e.message || e);
