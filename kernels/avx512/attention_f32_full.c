@@ -32,8 +32,9 @@
  * This replaced, where it is faster, a lane path with 16 queries per vector,
  * whose score and P·V loops broadcast one operand per FMA, and per-row
  * horizontal reductions in the softmax, which took 19 % of a block's time:
- * ViT-B/16's L 197 runs 13-20 % faster (docs/BENCHMARKS.md). The lane path
- * stays for full blocks whose keys pad to round16(Lk) by more than 1/8
+ * at L 197 and 257 the new path takes 0.87-1.00 of the old one's time
+ * (median ~0.90, both alternating in one process; docs/BENCHMARKS.md). The
+ * lane path stays for full blocks whose keys pad to round16(Lk) by more than 1/8
  * (ViT-B/32's 50 keys: 64), since it steps keys in 4s:
  *   Qt[d][i]  = scale·log2e·Q[i][d]
  *   St[j][i]  = Σ_d Qt[d][i]·Kt[j/16][d][j%16]   16 keys × 16 queries per step
