@@ -65,6 +65,8 @@ void bench_time_pair(int threads, bench_fn ours, void *ctx_ours, bench_fn theirs
                      void *ctx_theirs, double *ms_ours, double *ms_theirs);
 /* "thread-cpu" (1 thread, auto) or "wall" */
 const char *bench_clock_name(int threads);
+/* The lower median of v[0..n) (sorts v in place; 0 for n <= 0). */
+double bench_median(double *v, int n);
 
 /* How many copies of a `bytes`-sized buffer set to rotate through so that one
  * full rotation exceeds the last-level cache (XNNPACK's rule). */

@@ -23,6 +23,14 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+double bench_median(double *v, int n)
+{
+    if (n <= 0)
+        return 0;
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return v[(n - 1) / 2]; /* lower median for even counts */
+}
+
 static double thread_now(void)
 {
     struct timespec ts;
@@ -70,9 +78,7 @@ static double time_side(int threads, bench_fn fn, void *ctx, double (*clk)(void)
     fn(ctx, iter++); /* warm-up: first-touch faults, oneDNN JIT, pool wake-up */
     for (int r = 0; r < runs; r++)
         t[r] = one_run(fn, ctx, &iter, clk);
-    qsort(t, (size_t)runs, sizeof *t, cmp_double);
-    /* lower median for even counts */
-    double m = t[(runs - 1) / 2];
+    double m = bench_median(t, runs);
     free(t);
     return m;
 }

@@ -145,12 +145,6 @@ static double cpu_thread_ms(void)
 
 static double wall_ms(void) { return 1e3 * bench_now(); }
 
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static int file_exists(const char *p)
 {
     struct stat st;
@@ -557,17 +551,7 @@ static double time_ours(const mopts *o, vr_plan *plan, vr_pool *pool, const void
             return -1;
         t[r] = clk() - t0;
     }
-    qsort(t, (size_t)runs, sizeof *t, cmp_d);
-    return t[(runs - 1) / 2];
-}
-
-/* lower median of n values (sorts a copy) */
-static double median_d(const double *v, int n)
-{
-    double t[MAX_ROUNDS];
-    memcpy(t, v, sizeof *t * (size_t)n);
-    qsort(t, (size_t)n, sizeof *t, cmp_d);
-    return t[(n - 1) / 2];
+    return bench_median(t, runs);
 }
 
 static const char *default_script(char *buf, size_t len)
@@ -701,6 +685,14 @@ static double ort_server_run(ort_server *s, int n, char *why, size_t wlen)
     return v > 0 ? v : -1;
 }
 
+/* ORT's ms for r's whole batch into r. */
+static void set_baseline(const mopts *o, row *r, double bms)
+{
+    r->baseline = "onnxruntime";
+    r->baseline_clock = o->wall || r->threads > 1 ? "wall" : "process-cpu";
+    r->baseline_ms_per_image = bms / r->batch;
+}
+
 /* ORT's figure for r (and, with ours = the output of our last run, the check
  * of ours against its output). */
 static void baseline_into(const mopts *o, row *r, const char *onnx, int hw, int ids,
@@ -719,9 +711,7 @@ static void baseline_into(const mopts *o, row *r, const char *onnx, int hw, int 
     if (fd >= 0)
         unlink(dump);
     if (bms > 0) {
-        r->baseline = "onnxruntime";
-        r->baseline_clock = o->wall || r->threads > 1 ? "wall" : "process-cpu";
-        r->baseline_ms_per_image = bms / r->batch;
+        set_baseline(o, r, bms);
     } else if (!(*ort_noted)++) {
         fprintf(stderr,
                 "vireo-bench models: no ONNX Runtime baseline (%s): rows carry "
@@ -818,7 +808,7 @@ static void model_rows(const mopts *o, const model_spec *s, vr_model *m, const c
                     fprintf(stderr, "vireo-bench models: no ORT server (%s): a peer per round\n",
                             why);
             }
-            for (int k = 0; k < o->rounds && !failed; k++) {
+            for (int k = 0; k < o->rounds; k++) {
                 double t = time_ours(o, plan, bench_pool(threads), in, out, threads);
                 if (t < 0) {
                     failed = 1;
@@ -830,13 +820,10 @@ static void model_rows(const mopts *o, const model_spec *s, vr_model *m, const c
                     if (threads > 1)
                         settle();
                     const double b = ort_server_run(&srv, o->runs, why, sizeof why);
-                    if (b > 0) {
-                        r.baseline = "onnxruntime";
-                        r.baseline_clock = o->wall || threads > 1 ? "wall" : "process-cpu";
-                        r.baseline_ms_per_image = b / batch;
-                    } else {
+                    if (b > 0)
+                        set_baseline(o, &r, b);
+                    else
                         fprintf(stderr, "vireo-bench models: %s\n", why);
-                    }
                 } else if (onnx[0]) { /* the output check on the last round only */
                     baseline_into(o, &r, onnx, iv->h, ids,
                                   ov->dtype == VR_F32 && k == o->rounds - 1 ? out : NULL,
@@ -860,12 +847,11 @@ static void model_rows(const mopts *o, const model_spec *s, vr_model *m, const c
                         batch);
                 continue;
             }
-            r.ms_per_image = median_d(ms, nr);
-            r.baseline_ms_per_image = nq ? median_d(bms, nq) : 0;
+            r.ms_per_image = bench_median(ms, nr);
+            r.baseline_ms_per_image = bench_median(bms, nq);
             if (nq > 1 && o->rounds > 1) {
                 r.rounds = nq;
-                r.ratio = median_d(q, nq);
-                qsort(q, (size_t)nq, sizeof *q, cmp_d);
+                r.ratio = bench_median(q, nq); /* q now sorted */
                 r.ratio_min = q[0];
                 r.ratio_max = q[nq - 1];
             }

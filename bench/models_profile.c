@@ -40,18 +40,6 @@ static void observe(void *ctx, const vr_plan *p, int node)
     o->last = thread_ms(); /* the observer's own cost stays out of the next node */
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return v[(n - 1) / 2];
-}
-
 int models_profile(vr_plan *plan, const vr_graph *g, const void *in, void *out, int runs,
                    int warmup, models_prof *prof)
 {
@@ -88,11 +76,11 @@ int models_profile(vr_plan *plan, const vr_graph *g, const void *in, void *out, 
     memset(prof, 0, sizeof *prof);
     prof->nodes = nn;
     for (int op = 0; op < VR_OP_COUNT; op++)
-        prof->op_ms[op] = median(op_runs[op], runs);
-    prof->total_ms = median(total_runs, runs);
+        prof->op_ms[op] = bench_median(op_runs[op], runs);
+    prof->total_ms = bench_median(total_runs, runs);
     /* the slowest nodes (median per node), for the --profile listing */
     for (int i = 0; i < nn; i++) {
-        double ms = median(node_runs + (size_t)i * runs, runs);
+        double ms = bench_median(node_runs + (size_t)i * runs, runs);
         for (int k = 0; k < MODELS_PROF_TOP; k++) {
             if (k >= prof->ntop || ms > prof->top_ms[k]) {
                 int last = prof->ntop < MODELS_PROF_TOP ? prof->ntop++ : MODELS_PROF_TOP - 1;

@@ -86,18 +86,6 @@ static double thread_cpu_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n ? v[(n - 1) / 2] : 0;
-}
-
 /* ------------------------------------------------------------------ output */
 static void jstr(const char *k, const char *v)
 {
@@ -215,8 +203,9 @@ static void bench_load(const popts *o, const pb_set *s)
             }
             prow r = {.mode = "load", .set = s->name, .images = n, .threads = 1,
                       .backend = backend, .cache = cold ? "cold" : "hot", .clock = "wall",
-                      .images_per_s = median(ips, o->runs), .mb_per_s = median(mbs, o->runs),
-                      .cpu_ms_per_image = median(cpu, o->runs), .cached_after_drop = cached};
+                      .images_per_s = bench_median(ips, o->runs),
+                      .mb_per_s = bench_median(mbs, o->runs),
+                      .cpu_ms_per_image = bench_median(cpu, o->runs), .cached_after_drop = cached};
             emit(o, &r);
         }
         vr_loader_destroy(l);
@@ -266,7 +255,7 @@ static void bench_decode(const popts *o, const pb_set *s, const vr_preproc *pp0,
             }
             ips[k] = (double)ok / (thread_cpu_now() - t0);
         }
-        double v = median(ips, o->runs);
+        double v = bench_median(ips, o->runs);
         prow r = {.mode = "decode", .set = s->name, .images = ok, .threads = 1,
                   .decode = scaled ? "scaled" : "full", .model = model, .clock = "thread-cpu",
                   .images_per_s = v, .cpu_ms_per_image = 1e3 / v,
@@ -323,11 +312,11 @@ static int run_pipeline(const popts *o, const vr_model *m, const pb_set *s,
         r->images = c.ok;
         r->backend = st.backend;
     }
-    r->images_per_s = median(ips, o->runs);
-    r->cpu_ms_per_image = median(cpu, o->runs);
-    r->load_ms = median(ld, o->runs);
-    r->decode_ms = median(dc, o->runs);
-    r->model_ms = median(md, o->runs);
+    r->images_per_s = bench_median(ips, o->runs);
+    r->cpu_ms_per_image = bench_median(cpu, o->runs);
+    r->load_ms = bench_median(ld, o->runs);
+    r->decode_ms = bench_median(dc, o->runs);
+    r->model_ms = bench_median(md, o->runs);
     r->clock = "wall";
     return 0;
 }
@@ -428,8 +417,8 @@ static void bench_model(const popts *o, const vr_model *m, const char *model, co
             }
             prow r = {.mode = "model", .set = s->name, .images = (size_t)t * reps * batch,
                       .threads = t, .model = model, .layout = "lanes", .batch = batch,
-                      .clock = "wall", .images_per_s = median(ips, o->runs),
-                      .cpu_ms_per_image = median(cpu, o->runs),
+                      .clock = "wall", .images_per_s = bench_median(ips, o->runs),
+                      .cpu_ms_per_image = bench_median(cpu, o->runs),
                       .note = "one preprocessed image repeated; a plan per thread"};
             emit(o, &r);
             if (!strcmp(model, "mnv2") && batch == VR_PIPELINE_DEFAULT_BATCH) {
