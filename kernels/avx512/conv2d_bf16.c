@@ -92,23 +92,17 @@ static void pack_pixel(uint16_t *d, const vk_conv_geom *g, const float *in, long
         d[kc] = 0;
 }
 
-/* Chunks of at most P pixels, split evenly (sums do not depend on the chunk). */
-static void conv_patch(const vk_conv2d_bf16_args *a, long long m0, long long M, int P)
+/* Patchify route: one chunk of gathered rows (vk_conv_patch_run). */
+static void patch_mm(const void *args, const float *A, int K, long long p0, int rows)
 {
+    const vk_conv2d_bf16_args *a = args;
     const vk_conv_geom *g = &a->g;
-    const int K = g->KH * g->KW * g->C;
-    const long long nch = (M + P - 1) / P;
-    float *A = (float *)a->scratch;
-    for (long long i = 0; i < nch; i++) {
-        const long long p0 = m0 + M * i / nch, rows = m0 + M * (i + 1) / nch - p0;
-        vk_conv_patch_gather(A, K, g, a->in, p0, (int)rows);
-        vk_matmul_bf16_args m = {.M = (int)rows, .N = g->OC, .K = K, .A = A, .lda = K,
-                                 .Bp = a->Wp, .bias = a->bias,
-                                 .residual = a->residual ? a->residual + p0 * g->out_ld : NULL,
-                                 .ldr = g->out_ld, .C = a->out + p0 * g->out_ld,
-                                 .ldc = g->out_ld, .act = a->act};
-        vk_matmul_bf16_avx512(&m, 0, (int)rows, 0, g->OC);
-    }
+    vk_matmul_bf16_args m = {.M = rows, .N = g->OC, .K = K, .A = A, .lda = K, .Bp = a->Wp,
+                             .bias = a->bias,
+                             .residual = a->residual ? a->residual + p0 * g->out_ld : NULL,
+                             .ldr = g->out_ld, .C = a->out + p0 * g->out_ld, .ldc = g->out_ld,
+                             .act = a->act};
+    vk_matmul_bf16_avx512(&m, 0, rows, 0, g->OC);
 }
 
 void vk_conv2d_bf16_avx512(const vk_conv2d_bf16_args *a, int r0, int r1)
@@ -120,7 +114,7 @@ void vk_conv2d_bf16_avx512(const vk_conv2d_bf16_args *a, int r0, int r1)
     const long long m0 = (long long)r0 * g->OW, M = (long long)(r1 - r0) * g->OW;
     const int patch = vk_conv_patch_rows_bf16(g);
     if (patch > 0) {
-        conv_patch(a, m0, M, patch);
+        vk_conv_patch_run(g, a->in, (float *)a->scratch, m0, M, patch, patch_mm, a);
         return;
     }
     int nkb = 1, kc_step = K;

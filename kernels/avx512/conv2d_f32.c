@@ -375,26 +375,17 @@ static void conv_direct(const vk_conv2d_f32_args *a, int r0, int r1)
     }
 }
 
-/* Patchify route (see the top of the file): chunks of at most P pixels,
- * split evenly; the matmul sums every output in the same order whatever its
- * chunk, so row ranges do not change a bit. */
-static void conv_patch(const vk_conv2d_f32_args *a, int r0, int r1, int P)
+/* Patchify route (see the top of the file): one chunk of gathered rows. */
+static void patch_mm(const void *args, const float *A, int K, long long p0, int rows)
 {
+    const vk_conv2d_f32_args *a = args;
     const vk_conv_geom *g = &a->g;
-    const int K = g->KH * g->KW * g->C;
-    const long long m0 = (long long)r0 * g->OW, M = (long long)(r1 - r0) * g->OW;
-    const long long nch = (M + P - 1) / P;
-    float *A = (float *)a->scratch;
-    for (long long i = 0; i < nch; i++) {
-        const long long p0 = m0 + M * i / nch, rows = m0 + M * (i + 1) / nch - p0;
-        vk_conv_patch_gather(A, K, g, a->in, p0, (int)rows);
-        vk_matmul_f32_args m = {.M = (int)rows, .N = g->OC, .K = K, .A = A, .lda = K,
-                                .Bp = a->Wp, .bias = a->bias,
-                                .residual = a->residual ? a->residual + p0 * g->out_ld : NULL,
-                                .ldr = g->out_ld, .C = a->out + p0 * g->out_ld,
-                                .ldc = g->out_ld, .act = a->act};
-        vk_matmul_f32_avx512(&m, 0, (int)rows, 0, g->OC);
-    }
+    vk_matmul_f32_args m = {.M = rows, .N = g->OC, .K = K, .A = A, .lda = K, .Bp = a->Wp,
+                            .bias = a->bias,
+                            .residual = a->residual ? a->residual + p0 * g->out_ld : NULL,
+                            .ldr = g->out_ld, .C = a->out + p0 * g->out_ld, .ldc = g->out_ld,
+                            .act = a->act};
+    vk_matmul_f32_avx512(&m, 0, rows, 0, g->OC);
 }
 
 void vk_conv2d_f32_avx512(const vk_conv2d_f32_args *a, int r0, int r1)
@@ -422,7 +413,8 @@ void vk_conv2d_f32_avx512(const vk_conv2d_f32_args *a, int r0, int r1)
     }
     const int patch = vk_conv_patch_rows_f32(g);
     if (patch > 0) {
-        conv_patch(a, r0, r1, patch);
+        vk_conv_patch_run(g, a->in, (float *)a->scratch, (long long)r0 * g->OW,
+                          (long long)(r1 - r0) * g->OW, patch, patch_mm, a);
         return;
     }
     if (g->C >= VK_CONV_DIRECT_MIN_C ||

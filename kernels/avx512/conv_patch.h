@@ -1,5 +1,5 @@
 /* Private to kernels/avx512/conv2d_f32.c and conv2d_bf16.c: the im2col
- * gather of the patchify route (vk_conv_patch_rows in kernels/pack.h says
+ * gather and chunk loop of the patchify route (vk_conv_patch_rows in kernels/pack.h says
  * which geometry takes it and how many rows a chunk holds).
  *
  * Stride == kernel and no padding: each output pixel reads its own KH × KW
@@ -37,6 +37,27 @@ static inline void vk_conv_patch_gather(float *dst, ptrdiff_t lda, const vk_conv
                 n++;
             }
         }
+    }
+}
+
+/* One chunk's product: `rows` im2col rows at A (K floats apart) for the
+ * output pixels [p0, p0 + rows); args is the conv's own argument struct. */
+typedef void (*vk_conv_patch_mm)(const void *args, const float *A, int K, long long p0, int rows);
+
+/* Output pixels [m0, m0 + M) in chunks of at most P rows, split evenly, each
+ * gathered into A (the scratch) and handed to mm. The matmuls sum every
+ * output in the same order whatever its chunk, so row ranges do not change a
+ * bit. */
+static inline void vk_conv_patch_run(const vk_conv_geom *g, const float *in, float *A,
+                                     long long m0, long long M, int P, vk_conv_patch_mm mm,
+                                     const void *args)
+{
+    const int K = g->KH * g->KW * g->C;
+    const long long nch = (M + P - 1) / P;
+    for (long long i = 0; i < nch; i++) {
+        const long long p0 = m0 + M * i / nch, rows = m0 + M * (i + 1) / nch - p0;
+        vk_conv_patch_gather(A, K, g, in, p0, (int)rows);
+        mm(args, A, K, p0, (int)rows);
     }
 }
 
