@@ -234,13 +234,17 @@ void vk_dwconv_q8_avx512(const vk_dwconv_q8_args *a, int r0, int r1)
 
     _Alignas(64) uint8_t zpad[64];
     memset(zpad, (uint8_t)a->a_zero, sizeof zpad);
+    /* 3×3 with b_offset 0: whole 64-channel blocks four taps per instruction */
+    const int cq = vk_dwq8_quad_ok(a, &o) ? vk_dwq8_quad_rows(a, r0, r1, &o, zpad) : 0;
+    if (cq == C)
+        return;
     _Alignas(64) __m512i W[DW_TMAX];
 
     /* rows per group: enough outputs to pay for the block setup */
     const int rg = g->OW >= 32 ? 1 : (32 + g->OW - 1) / g->OW;
     for (int rr = r0; rr < r1; rr += rg) {
         const int rr1 = rr + rg < r1 ? rr + rg : r1;
-        int c0 = 0;
+        int c0 = cq;
         if (KS) /* whole 32-channel blocks: two taps per instruction */
             for (; c0 + 32 <= C; c0 += 32)
                 vk_dwq8_pair_rows(a, rr, rr1, c0, &o, zpad);

@@ -13,4 +13,12 @@
 void vk_dwq8_pair_rows(const vk_dwconv_q8_args *a, int r0, int r1, int c0, const vq_out *o,
                        const uint8_t *zpad);
 
+/* The four-taps-per-instruction path (dwconv_q8_quad.c): 3×3, stride 1 or 2
+ * both ways, no dilation, b_offset 0, no left shift (vk_dwq8_quad_ok); rows
+ * [r0, r1) of the channels [0, end), end returned: blocks of 64, and a last
+ * partial block when it has more than 32 channels. */
+int vk_dwq8_quad_ok(const vk_dwconv_q8_args *a, const vq_out *o);
+int vk_dwq8_quad_rows(const vk_dwconv_q8_args *a, int r0, int r1, const vq_out *o,
+                      const uint8_t *zpad);
+
 #endif

@@ -21,7 +21,8 @@ typedef struct dcase {
     int pt, pb, pl, pr; /* pt = -1: TFLite SAME */
     int in_extra, out_extra;
     int a_signed;
-    int mode;  /* 0 uint8 per-tensor, 1 int8 per-channel, 2 anything goes */
+    int mode;  /* 0 uint8 per-tensor, 1 per-channel b_offset 0 (int8 models),
+                  2 anything goes, 3 per-tensor b_offset 0 */
     int zp;    /* 0 random, 1 zero points 0, 2 extreme zero points */
     int relu6, big_mul, fill, splits;
     int sample; /* > 1: the oracle computes every sample-th output row only */
@@ -183,6 +184,7 @@ static void make(ddata *d, const dcase *c, uint64_t salt)
     d->per_channel = c->mode == 1;
     if (c->mode == 2)
         d->per_channel = rnd(&rng, 0, 1), d->b_offset = rnd(&rng, -127, 128);
+    /* mode 3: per_channel 0 and b_offset 0, as memset left them */
     const int alo = d->a_signed ? -128 : 0, ahi = d->a_signed ? 127 : 255;
     int wzero = 128;
     if (c->zp == 1)
@@ -381,6 +383,48 @@ static void test_requant_edges(void **state)
     }
 }
 
+/* 3×3 at stride 1 and 2 with b_offset 0 (the four-taps-per-instruction
+ * path: 64-channel blocks, a last partial block of 33..63 channels, the rest
+ * of <= 32 channels on the 32- and 16-channel paths): channel counts around
+ * each block size, maps from 1 pixel to a few interior blocks (pairs of rows
+ * at stride 1: odd heights, batches of 2, row ranges starting anywhere), both
+ * signednesses, per-channel and per-tensor, clamping and saturating output
+ * stages, extreme products, and left shifts (which leave this path). */
+static void test_quad(void **state)
+{
+    static const int Cs[] = {33, 47, 63, 64, 65, 96, 97, 127, 128, 129, 160, 192, 200};
+    static const int HWs[] = {1, 2, 3, 4, 5, 6, 7, 9, 12, 19};
+    tu_rng rng = tu_rng_make(13);
+    for (int idx = 0; idx < 64; idx++) {
+        dcase c = {0};
+        c.N = rnd(&rng, 0, 3) ? 1 : 2;
+        c.C = Cs[idx % (int)(sizeof Cs / sizeof *Cs)], c.KH = c.KW = 3;
+        c.H = HWs[rnd(&rng, 0, 9)], c.W = HWs[rnd(&rng, 0, 9)];
+        c.sh = c.sw = 1 + idx % 2, c.dh = c.dw = 1;
+        if (rnd(&rng, 0, 1)) {
+            c.pt = -1;
+        } else {
+            c.pt = rnd(&rng, 0, 3), c.pb = rnd(&rng, 0, 3);
+            c.pl = rnd(&rng, 0, 3), c.pr = rnd(&rng, 0, 3);
+            while (c.H + c.pt + c.pb < 3)
+                c.pb++;
+            while (c.W + c.pl + c.pr < 3)
+                c.pr++;
+        }
+        c.in_extra = rnd(&rng, 0, 2) ? 0 : rnd(&rng, 1, 9);
+        c.out_extra = rnd(&rng, 0, 2) ? 0 : rnd(&rng, 1, 9);
+        c.mode = rnd(&rng, 0, 1) ? 1 : 3;
+        c.a_signed = rnd(&rng, 0, 1);
+        c.zp = rnd(&rng, 0, 2);
+        c.relu6 = rnd(&rng, 0, 1);
+        c.big_mul = rnd(&rng, 0, 9) == 0;
+        c.fill = rnd(&rng, 0, 7) == 0;
+        c.splits = 1;
+        if (run_case(&c, 8000 + (uint64_t)idx))
+            return;
+    }
+}
+
 /* MobileNetV2 (224, batch 1) depthwise layers, TFLite SAME; the oracle
  * checks every 5th output row of the large ones (the reference, all). */
 static void test_mobilenet(void **state)
@@ -392,7 +436,8 @@ static void test_mobilenet(void **state)
         dcase c = {0};
         c.N = 1, c.H = c.W = dw[i][0], c.C = dw[i][1], c.KH = c.KW = 3;
         c.sh = c.sw = dw[i][2], c.dh = c.dw = 1, c.pt = -1;
-        c.mode = i % 2, c.a_signed = i % 2, c.relu6 = 1, c.sample = c.H > 14 ? 5 : 1;
+        /* odd layers b_offset 0, per channel, s8 and u8 activations in turn */
+        c.mode = i % 2, c.a_signed = i % 2 && i / 2 % 2, c.relu6 = 1, c.sample = c.H > 14 ? 5 : 1;
         if (run_case(&c, 7000 + (uint64_t)i))
             return;
     }
@@ -405,6 +450,7 @@ int main(void)
         cmocka_unit_test(test_sweep),
         cmocka_unit_test(test_extremes),
         cmocka_unit_test(test_requant_edges),
+        cmocka_unit_test(test_quad),
         cmocka_unit_test(test_mobilenet),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
