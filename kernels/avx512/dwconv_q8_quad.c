@@ -54,9 +54,11 @@ typedef struct qblk {
     __m512i init[4];
 } qblk;
 
-/* Column iw of the quad rows, interleaved: q[j], lanes in quad order. */
+/* Column iw of the quad rows, interleaved: q[j], lanes in quad order. P2
+ * (32 channels, pixel pairs): lanes 32..63 are the next pixel's, and at a
+ * border each half is checked on its own. */
 VQ_AI void quad(const qblk *b, int iw, __m512i q[4], const int NR, const int SGN,
-                const int FULL, const int EDGE)
+                const int FULL, const int EDGE, const int P2)
 {
     __m512i x[4];
 #pragma GCC unroll 4
@@ -65,10 +67,23 @@ VQ_AI void quad(const qblk *b, int iw, __m512i q[4], const int NR, const int SGN
             x[r] = _mm512_setzero_si512();
             continue;
         }
-        const uint8_t *p = b->base[r] + (ptrdiff_t)iw * b->cs[r];
-        if (EDGE && (iw < 0 || iw >= b->W))
-            p = b->zpad;
-        x[r] = FULL ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi8(b->m, p);
+        if (P2 && EDGE) {
+            const __m256i z = _mm256_loadu_si256((const __m256i *)b->zpad);
+            const uint8_t *row = b->base[r];
+            const __m256i lo = iw >= 0 && iw < b->W
+                                   ? _mm256_loadu_si256((const __m256i *)(row + iw * b->cs[r]))
+                                   : z;
+            const __m256i hi =
+                iw + 1 >= 0 && iw + 1 < b->W
+                    ? _mm256_loadu_si256((const __m256i *)(row + (iw + 1) * b->cs[r]))
+                    : z;
+            x[r] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+        } else {
+            const uint8_t *p = b->base[r] + (ptrdiff_t)iw * b->cs[r];
+            if (EDGE && (iw < 0 || iw >= b->W))
+                p = b->zpad;
+            x[r] = FULL ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi8(b->m, p);
+        }
         if (SGN)
             x[r] = _mm512_xor_si512(x[r], _mm512_set1_epi8((char)0x80));
     }
@@ -108,11 +123,13 @@ VQ_AI void store(const __m512i acc[4], const vq_rq q[4], const vq_out *o, uint8_
 }
 
 /* NO outputs of R rows (R = 2: stride-1 pair) from input column iw0 (the
- * first kernel column of output 0) on, at stride S, requantized and stored
- * at out (the next row at out + ldrow). */
+ * first kernel column of output 0) on, CSTEP columns apart (S, or 2 for
+ * pixel pairs), requantized and stored at out, ldo apart (the next row at
+ * out + ldrow), under the mask sm unless FULL. */
 VQ_AI void outputs(const qblk *b, int iw0, const vq_rq q[4], const vq_out *o_, uint8_t *out,
-                   ptrdiff_t ldo, ptrdiff_t ldrow, ptrdiff_t pf, const int S, const int R,
-                   const int NO, const int MODE, const int SGN, const int FULL, const int EDGE)
+                   ptrdiff_t ldo, ptrdiff_t ldrow, ptrdiff_t pf, __mmask64 sm, const int S,
+                   const int CSTEP, const int R, const int NO, const int MODE, const int SGN,
+                   const int FULL, const int EDGE, const int P2)
 {
     __m512i a[2][2][4];
 #pragma GCC unroll 2
@@ -122,14 +139,14 @@ VQ_AI void outputs(const qblk *b, int iw0, const vq_rq q[4], const vq_out *o_, u
 #pragma GCC unroll 4
             for (int j = 0; j < 4; j++)
                 a[r][o][j] = b->init[j];
-    const int ncol = (NO - 1) * S + 3;
+    const int ncol = (NO - 1) * CSTEP + 3;
 #pragma GCC unroll 8
     for (int t = 0; t < ncol; t++) {
         __m512i qv[4];
-        quad(b, iw0 + t, qv, S == 1 ? 4 : 3, SGN, FULL, EDGE);
+        quad(b, iw0 + t, qv, S == 1 ? 4 : 3, SGN, FULL || P2, EDGE, P2);
 #pragma GCC unroll 2
         for (int o = 0; o < NO; o++) {
-            const int kw = t - o * S;
+            const int kw = t - o * CSTEP;
             if (kw < 0 || kw > 2)
                 continue;
 #pragma GCC unroll 2
@@ -143,7 +160,7 @@ VQ_AI void outputs(const qblk *b, int iw0, const vq_rq q[4], const vq_out *o_, u
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 2
         for (int o = 0; o < NO; o++)
-            store(a[r][o], q, o_, out + r * ldrow + o * ldo, b->m, pf, MODE, SGN, FULL);
+            store(a[r][o], q, o_, out + r * ldrow + o * ldo, sm, pf, MODE, SGN, FULL);
 }
 
 /* 4 vectors of 16 lanes in channel order (v[i]: channels 16i..16i+15) to
@@ -161,13 +178,14 @@ VQ_AI void to_quad_order(const __m512i v[4], __m512i out[4])
     out[3] = _mm512_shuffle_i32x4(b, d, 0xDD);
 }
 
-/* Weights, start values and requantization constants of block c0. */
-static void setup(const vk_dwconv_q8_args *a, int c0, qblk *b, vq_rq q[4])
+/* Weights, start values and requantization constants of block c0 (p2:
+ * channels 0..31 twice, for pixel pairs). */
+static void setup(const vk_dwconv_q8_args *a, int c0, int p2, qblk *b, vq_rq q[4])
 {
     const vk_conv_geom *g = &a->g;
     const int C = g->C, S = g->stride_w;
     const ptrdiff_t Cp = (ptrdiff_t)vk_round_up((size_t)C, 16);
-    const int nc = C - c0 < 64 ? C - c0 : 64;
+    const int nc = p2 ? 64 : C - c0 < 64 ? C - c0 : 64;
     b->m = nc == 64 ? ~(__mmask64)0 : ((__mmask64)1 << nc) - 1;
     const __m512i z = _mm512_setzero_si512();
     /* the packed weights hold round_up(C, 16) channels: mask the rest */
@@ -175,7 +193,9 @@ static void setup(const vk_dwconv_q8_args *a, int c0, qblk *b, vq_rq q[4])
     for (int kw = 0; kw < 3; kw++) {
         __m512i w[4];
         for (int kh = 0; kh < 3; kh++)
-            w[kh] = _mm512_maskz_loadu_epi8(wm, a->Wp + (kh * 3 + kw) * Cp + c0);
+            w[kh] = p2 ? _mm512_broadcast_i64x4(_mm256_loadu_si256(
+                             (const __m256i *)(a->Wp + (kh * 3 + kw) * Cp)))
+                       : _mm512_maskz_loadu_epi8(wm, a->Wp + (kh * 3 + kw) * Cp + c0);
         w[3] = z;
         const __m512i l01 = _mm512_unpacklo_epi8(w[0], w[1]), h01 = _mm512_unpackhi_epi8(w[0], w[1]);
         const __m512i l23 = _mm512_unpacklo_epi8(w[2], w[3]), h23 = _mm512_unpackhi_epi8(w[2], w[3]);
@@ -190,7 +210,7 @@ static void setup(const vk_dwconv_q8_args *a, int c0, qblk *b, vq_rq q[4])
      * channel 0, as vq_rq_load does), then in quad order */
     __m512i bias[4], mult[4], shift[4];
     for (int i = 0; i < 4; i++) {
-        const int ci = c0 + 16 * i, n = C - ci < 0 ? 0 : C - ci > 16 ? 16 : C - ci;
+        const int ci = c0 + 16 * (p2 ? i % 2 : i), n = C - ci < 0 ? 0 : C - ci > 16 ? 16 : C - ci;
         const __mmask16 vm = (__mmask16)((1u << n) - 1);
         bias[i] = a->bias ? _mm512_maskz_loadu_epi32(vm, a->bias + ci) : z;
         if (a->rq.per_channel) {
@@ -217,9 +237,11 @@ static void setup(const vk_dwconv_q8_args *a, int c0, qblk *b, vq_rq q[4])
 }
 
 /* Rows [r0, r1) of channel block c0, with the stride, output stage mode,
- * signedness and block fullness fixed. */
+ * signedness and block fullness fixed. P2: C = 32 and dense rows, stride 1:
+ * a block is a pair of pixels (a last odd pixel stores its half). */
 VQ_AI void run(const vk_dwconv_q8_args *a, int r0, int r1, int c0, const vq_out *o,
-               const uint8_t *zpad, const int S, const int MODE, const int SGN, const int FULL)
+               const uint8_t *zpad, const int S, const int MODE, const int SGN, const int FULL,
+               const int P2)
 {
     const vk_conv_geom *g = &a->g;
     const int H = g->H, W = g->W, OH = g->OH, OW = g->OW, pt = g->pad_t, pl = g->pad_l;
@@ -227,7 +249,7 @@ VQ_AI void run(const vk_dwconv_q8_args *a, int r0, int r1, int c0, const vq_out 
     qblk b;
     vq_rq q[4];
     b.zpad = zpad, b.W = W;
-    setup(a, c0, &b, q);
+    setup(a, c0, P2, &b, q);
     /* interior outputs: every kernel column inside the image */
     const int owa = (pl + S - 1) / S;
     int owb = W - 3 + pl >= 0 ? (W - 3 + pl) / S + 1 : 0;
@@ -249,26 +271,44 @@ VQ_AI void run(const vk_dwconv_q8_args *a, int r0, int r1, int c0, const vq_out 
         const ptrdiff_t pf =
             r + R + step <= r1 && oh + R + step <= OH ? (ptrdiff_t)step * OW * ldo : 0;
         const ptrdiff_t ldrow = (ptrdiff_t)OW * ldo;
-#define OUTS(NO, EDGE)                                                                      \
-    do {                                                                                    \
-        if (R == 2)                                                                         \
-            outputs(&b, iw0, q, o, out + (ptrdiff_t)ow * ldo, ldo, ldrow, pf, S, 2, NO, MODE, \
-                    SGN, FULL, EDGE);                                                       \
-        else                                                                                \
-            outputs(&b, iw0, q, o, out + (ptrdiff_t)ow * ldo, ldo, ldrow, pf, S, 1, NO, MODE, \
-                    SGN, FULL, EDGE);                                                       \
+#define OUTS(NO, EDGE, CSTEP, LDO, SM, FULL_)                                                \
+    do {                                                                                   \
+        if (R == 2)                                                                        \
+            outputs(&b, iw0, q, o, out + (ptrdiff_t)ow * ldo, LDO, ldrow, pf, SM, S, CSTEP, \
+                    2, NO, MODE, SGN, FULL_, EDGE, P2);                                    \
+        else                                                                               \
+            outputs(&b, iw0, q, o, out + (ptrdiff_t)ow * ldo, LDO, ldrow, pf, SM, S, CSTEP, \
+                    1, NO, MODE, SGN, FULL_, EDGE, P2);                                    \
     } while (0)
-        for (int ow = 0; ow < OW;) {
-            const int iw0 = ow * S - pl;
-            if (ow < owa || ow >= owb) {
-                OUTS(1, 1);
-                ow++;
-            } else if (ow + 2 <= owb) {
-                OUTS(2, 0);
+        if (P2) {
+            /* pixel pairs (ow, ow + 1): interior when both are */
+            for (int ow = 0; ow < OW;) {
+                const int iw0 = ow - pl;
+                if (ow + 1 >= OW) {
+                    OUTS(1, 1, 2, 2 * ldo, (__mmask64)0xFFFFFFFF, 0);
+                } else if (ow < owa || ow + 1 >= owb) {
+                    OUTS(1, 1, 2, 2 * ldo, b.m, 1);
+                } else if (ow + 3 < owb) {
+                    OUTS(2, 0, 2, 2 * ldo, b.m, 1);
+                    ow += 2;
+                } else {
+                    OUTS(1, 0, 2, 2 * ldo, b.m, 1);
+                }
                 ow += 2;
-            } else {
-                OUTS(1, 0);
-                ow++;
+            }
+        } else {
+            for (int ow = 0; ow < OW;) {
+                const int iw0 = ow * S - pl;
+                if (ow < owa || ow >= owb) {
+                    OUTS(1, 1, S, ldo, b.m, FULL);
+                    ow++;
+                } else if (ow + 2 <= owb) {
+                    OUTS(2, 0, S, ldo, b.m, FULL);
+                    ow += 2;
+                } else {
+                    OUTS(1, 0, S, ldo, b.m, FULL);
+                    ow++;
+                }
             }
         }
 #undef OUTS
@@ -276,26 +316,28 @@ VQ_AI void run(const vk_dwconv_q8_args *a, int r0, int r1, int c0, const vq_out 
     }
 }
 
-#define RUN(S, MODE, SGN, FULL)                                                            \
-    __attribute__((noinline)) static void run_##S##_##MODE##_##SGN##_##FULL(               \
+#define RUN(S, MODE, SGN, FULL, P2)                                                        \
+    __attribute__((noinline)) static void run_##S##_##MODE##_##SGN##_##FULL##_##P2(        \
         const vk_dwconv_q8_args *a, int r0, int r1, int c0, const vq_out *o,               \
         const uint8_t *zpad)                                                               \
     {                                                                                      \
-        run(a, r0, r1, c0, o, zpad, S, MODE, SGN, FULL);                                   \
+        run(a, r0, r1, c0, o, zpad, S, MODE, SGN, FULL, P2);                               \
     }
-#define RUNS(S, FULL)                                                                      \
-    RUN(S, VQ_CLAMP, 0, FULL)                                                              \
-    RUN(S, VQ_CLAMP, 1, FULL) RUN(S, VQ_SAT_S8, 1, FULL) RUN(S, VQ_SAT_U8, 0, FULL)
-RUNS(1, 0) RUNS(1, 1) RUNS(2, 0) RUNS(2, 1)
+#define RUNS(S, FULL, P2)                                                                  \
+    RUN(S, VQ_CLAMP, 0, FULL, P2)                                                          \
+    RUN(S, VQ_CLAMP, 1, FULL, P2) RUN(S, VQ_SAT_S8, 1, FULL, P2) RUN(S, VQ_SAT_U8, 0, FULL, P2)
+RUNS(1, 0, 0) RUNS(1, 1, 0) RUNS(2, 0, 0) RUNS(2, 1, 0) RUNS(1, 1, 1)
 #undef RUNS
 #undef RUN
 
 typedef void (*quad_fn)(const vk_dwconv_q8_args *, int, int, int, const vq_out *,
                         const uint8_t *);
-#define FNS(S, FULL)                                                                       \
-    {run_##S##_VQ_CLAMP_0_##FULL, run_##S##_VQ_CLAMP_1_##FULL,                             \
-     run_##S##_VQ_SAT_S8_1_##FULL, run_##S##_VQ_SAT_U8_0_##FULL}
-static const quad_fn fns[2][2][4] = {{FNS(1, 0), FNS(1, 1)}, {FNS(2, 0), FNS(2, 1)}};
+#define FNS(S, FULL, P2)                                                                   \
+    {run_##S##_VQ_CLAMP_0_##FULL##_##P2, run_##S##_VQ_CLAMP_1_##FULL##_##P2,               \
+     run_##S##_VQ_SAT_S8_1_##FULL##_##P2, run_##S##_VQ_SAT_U8_0_##FULL##_##P2}
+/* [stride 2][full block][mode], and the pixel-pair variants [mode] */
+static const quad_fn fns[2][2][4] = {{FNS(1, 0, 0), FNS(1, 1, 0)}, {FNS(2, 0, 0), FNS(2, 1, 0)}};
+static const quad_fn fns_p2[4] = FNS(1, 1, 1);
 #undef FNS
 
 int vk_dwq8_quad_ok(const vk_dwconv_q8_args *a, const vq_out *o)
@@ -313,6 +355,10 @@ int vk_dwq8_quad_rows(const vk_dwconv_q8_args *a, int r0, int r1, const vq_out *
     const int m = o->mode == VQ_CLAMP ? sgn : o->mode == VQ_SAT_S8 ? 2 : 3;
     /* a last block of <= 32 channels would waste half the lanes or more:
      * the 32- and 16-channel paths take it */
+    if (C == 32 && S == 1 && a->g.in_ld == 32 && a->g.out_ld == 32) {
+        fns_p2[m](a, r0, r1, 0, o, zpad);
+        return C;
+    }
     const int rem = C % 64, end = rem > 32 ? C : C - rem;
     for (int c0 = 0; c0 < end; c0 += 64)
         fns[S == 2][c0 + 64 <= C][m](a, r0, r1, c0, o, zpad);

@@ -385,22 +385,27 @@ static void test_requant_edges(void **state)
 
 /* 3×3 at stride 1 and 2 with b_offset 0 (the four-taps-per-instruction
  * path: 64-channel blocks, a last partial block of 33..63 channels, the rest
- * of <= 32 channels on the 32- and 16-channel paths): channel counts around
+ * of <= 32 channels on the 32- and 16-channel paths; C = 32 as pixel pairs
+ * at stride 1): channel counts around
  * each block size, maps from 1 pixel to a few interior blocks (pairs of rows
  * at stride 1: odd heights, batches of 2, row ranges starting anywhere), both
  * signednesses, per-channel and per-tensor, clamping and saturating output
  * stages, extreme products, and left shifts (which leave this path). */
 static void test_quad(void **state)
 {
-    static const int Cs[] = {33, 47, 63, 64, 65, 96, 97, 127, 128, 129, 160, 192, 200};
+    /* 32: pixel pairs at stride 1 when both rows are dense (ld 32) */
+    static const int Cs[] = {32, 33, 47, 63, 64, 65, 96, 97, 127, 128, 129, 160, 192, 200};
     static const int HWs[] = {1, 2, 3, 4, 5, 6, 7, 9, 12, 19};
     tu_rng rng = tu_rng_make(13);
-    for (int idx = 0; idx < 64; idx++) {
+    const int ncs = (int)(sizeof Cs / sizeof *Cs);
+    for (int idx = 0; idx < 100; idx++) {
+        /* from 70 on: C = 32, dense, stride 1 (pixel pairs), every width */
+        const int pairs = idx >= 70;
         dcase c = {0};
         c.N = rnd(&rng, 0, 3) ? 1 : 2;
-        c.C = Cs[idx % (int)(sizeof Cs / sizeof *Cs)], c.KH = c.KW = 3;
-        c.H = HWs[rnd(&rng, 0, 9)], c.W = HWs[rnd(&rng, 0, 9)];
-        c.sh = c.sw = 1 + idx % 2, c.dh = c.dw = 1;
+        c.C = pairs ? 32 : Cs[idx % ncs], c.KH = c.KW = 3;
+        c.H = HWs[rnd(&rng, 0, 9)], c.W = pairs ? 1 + (idx - 70) % 20 : HWs[rnd(&rng, 0, 9)];
+        c.sh = c.sw = pairs ? 1 : 1 + idx % 2, c.dh = c.dw = 1;
         if (rnd(&rng, 0, 1)) {
             c.pt = -1;
         } else {
@@ -411,8 +416,8 @@ static void test_quad(void **state)
             while (c.W + c.pl + c.pr < 3)
                 c.pr++;
         }
-        c.in_extra = rnd(&rng, 0, 2) ? 0 : rnd(&rng, 1, 9);
-        c.out_extra = rnd(&rng, 0, 2) ? 0 : rnd(&rng, 1, 9);
+        c.in_extra = pairs || rnd(&rng, 0, 3) ? 0 : rnd(&rng, 1, 9);
+        c.out_extra = pairs || rnd(&rng, 0, 3) ? 0 : rnd(&rng, 1, 9);
         c.mode = rnd(&rng, 0, 1) ? 1 : 3;
         c.a_signed = rnd(&rng, 0, 1);
         c.zp = rnd(&rng, 0, 2);
