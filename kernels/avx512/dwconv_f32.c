@@ -12,8 +12,8 @@
  * ones (all inside, or only column 0 outside = pad 1) are compiled without
  * any per-column test. Other kernel sizes, strides and dilations take the
  * general per-pixel loop.
- * Stride-1 pairs on maps >= DW_PF_MINW wide prefetch for writing the lines
- * the next pair will store (see DW_PF_MINW).
+ * Row pairs on maps >= DW_PF_MINW wide prefetch for writing the lines the
+ * next pair will store (see DW_PF_MINW).
  *
  * Summation order per output: bias, then the taps in (kh, kw) order, as the
  * reference; a border column adds an exact 0·w. The result of an output does
@@ -38,13 +38,15 @@
  * on the MobileNetV2 layers: +10..30 % on 14×14 and 7×7 maps, neutral on
  * the large ones). */
 #define DW_CCHUNK 64
-/* Stride-1 row pairs on maps at least this wide prefetch (for writing) the
- * output lines of the next pair of the same channel slice as they store
- * their own: a whole sweep ahead. Output that is not in cache costs a read
- * for ownership per line; without the prefetch those reads stall the stores
+/* Row pairs on maps at least this wide prefetch (for writing) the output
+ * lines of the next pair of the same channel slice as they store their own:
+ * a whole sweep ahead. Output that is not in cache costs a read for
+ * ownership per line; without the prefetch those reads stall the stores
  * instead of overlapping the FMAs (measured with outputs larger than the LLC:
- * +20..70 % on the 14×14..112×112 stride-1 MobileNetV2 layers; no gain at
- * stride 2, whose sweep reads 4 input lines per output line, or on 7×7). */
+ * +20..70 % on the 14×14..112×112 stride-1 MobileNetV2 layers; stride 2,
+ * whose sweep reads 4 input lines per output line, gained 6..18 % on the
+ * 112×112..28×28 inputs (session 14, the earlier "no gain" not reproduced);
+ * none on 7×7). With outputs already in cache it costs a few per cent. */
 #define DW_PF_MINW 14
 
 DW_INLINE __m512 ld(const float *p, __mmask16 m, const int full)
@@ -310,7 +312,7 @@ void vk_dwconv_f32_avx512(const vk_dwconv_f32_args *a, int r0, int r1)
         return;
     }
     const int chunk = DW_CCHUNK;
-    const int pf_ok = S == 1 && g->stride_h == 1 && g->OW >= DW_PF_MINW;
+    const int pf_ok = g->stride_h == S && g->OW >= DW_PF_MINW;
     const ptrdiff_t pf_next = 2 * (ptrdiff_t)g->OW * g->out_ld;
     for (int cs = 0; cs < g->C; cs += chunk) {
         const int ce = cs + chunk < g->C ? cs + chunk : g->C;
@@ -319,12 +321,12 @@ void vk_dwconv_f32_avx512(const vk_dwconv_f32_args *a, int r0, int r1)
             /* two output rows share (3 - S) input rows: pair them when both
              * are in the range and the same image */
             const int pair = !slow && g->stride_h == S && r + 1 < r1 && oh + 1 < g->OH;
-            /* prefetch the next pair's outputs (stride 1, wide maps) */
+            /* prefetch the next pair's outputs (wide maps) */
             const ptrdiff_t pf = pf_ok && r + 4 <= r1 && oh + 3 < g->OH ? pf_next : 0;
             if (pair && S == 1)
                 dw3_rows(a, n, oh, cs, ce, lo, hi, pf, 1, 2, DW_B1, 0);
             else if (pair)
-                dw3_rows(a, n, oh, cs, ce, lo, hi, 0, 2, 2, DW_B2, 0);
+                dw3_rows(a, n, oh, cs, ce, lo, hi, pf, 2, 2, DW_B2, 0);
             else if (S == 1)
                 dw3_rows(a, n, oh, cs, ce, lo, hi, 0, 1, 1, 8, slow);
             else
