@@ -16,7 +16,10 @@
  *
  * Loop order: groups of output rows (>= 32 outputs per group), channel
  * blocks, then rows and output pixels, so that the per-block setup (weights,
- * start value, requantization constants) is paid once per group. 3×3 and
+ * start value, requantization constants) is paid once per group. 3×3 at
+ * stride 1 or 2 with b_offset 0 and no left shift (int8 models) first runs
+ * its 64-channel blocks on the four-taps path of dwconv_q8_quad.c (channel
+ * blocks outermost there). 3×3 and
  * 5×5 kernels at stride 1 or 2 (both ways, no dilation) run whole 32-channel
  * blocks on the two-taps-per-instruction path of dwconv_q8_pair.c; the 16
  * channels left over (C % 32 >= 16) take this file's fast path (interior

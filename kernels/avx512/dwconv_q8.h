@@ -1,6 +1,7 @@
-/* The AVX-512 depthwise kernel's two files (dwconv_q8.c: driver, 16-channel
- * and per-pixel paths; dwconv_q8_pair.c: 32-channel two-taps-per-instruction
- * fast path). */
+/* The AVX-512 depthwise kernel's files (dwconv_q8.c: driver, 16-channel and
+ * per-pixel paths; dwconv_q8_pair.c: 32-channel two-taps-per-instruction
+ * path; dwconv_q8_quad.c: 64-channel four-taps-per-instruction path for 3×3
+ * with b_offset 0). */
 #ifndef VIREO_KERNELS_AVX512_DWCONV_Q8_H
 #define VIREO_KERNELS_AVX512_DWCONV_Q8_H
 
