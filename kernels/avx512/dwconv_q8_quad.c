@@ -54,6 +54,19 @@ typedef struct qblk {
     __m512i init[4];
 } qblk;
 
+/* Bytes of 4 vectors (rows) interleaved per channel: q[j] lane 4i + k holds
+ * (x0, x1, x2, x3) of channel 16i + 4j + k (the unpacks work in 128-bit
+ * lanes). */
+VQ_AI void interleave(const __m512i x[4], __m512i q[4])
+{
+    const __m512i l01 = _mm512_unpacklo_epi8(x[0], x[1]), h01 = _mm512_unpackhi_epi8(x[0], x[1]);
+    const __m512i l23 = _mm512_unpacklo_epi8(x[2], x[3]), h23 = _mm512_unpackhi_epi8(x[2], x[3]);
+    q[0] = _mm512_unpacklo_epi16(l01, l23);
+    q[1] = _mm512_unpackhi_epi16(l01, l23);
+    q[2] = _mm512_unpacklo_epi16(h01, h23);
+    q[3] = _mm512_unpackhi_epi16(h01, h23);
+}
+
 /* Column iw of the quad rows, interleaved: q[j], lanes in quad order. P2
  * (32 channels, pixel pairs): lanes 32..63 are the next pixel's, and at a
  * border each half is checked on its own. */
@@ -87,12 +100,7 @@ VQ_AI void quad(const qblk *b, int iw, __m512i q[4], const int NR, const int SGN
         if (SGN)
             x[r] = _mm512_xor_si512(x[r], _mm512_set1_epi8((char)0x80));
     }
-    const __m512i l01 = _mm512_unpacklo_epi8(x[0], x[1]), h01 = _mm512_unpackhi_epi8(x[0], x[1]);
-    const __m512i l23 = _mm512_unpacklo_epi8(x[2], x[3]), h23 = _mm512_unpackhi_epi8(x[2], x[3]);
-    q[0] = _mm512_unpacklo_epi16(l01, l23);
-    q[1] = _mm512_unpackhi_epi16(l01, l23);
-    q[2] = _mm512_unpacklo_epi16(h01, h23);
-    q[3] = _mm512_unpackhi_epi16(h01, h23);
+    interleave(x, q);
 }
 
 /* Requantizes the 4 quad-order vectors of one output pixel and stores its 64
@@ -197,12 +205,7 @@ static void setup(const vk_dwconv_q8_args *a, int c0, int p2, qblk *b, vq_rq q[4
                              (const __m256i *)(a->Wp + (kh * 3 + kw) * Cp)))
                        : _mm512_maskz_loadu_epi8(wm, a->Wp + (kh * 3 + kw) * Cp + c0);
         w[3] = z;
-        const __m512i l01 = _mm512_unpacklo_epi8(w[0], w[1]), h01 = _mm512_unpackhi_epi8(w[0], w[1]);
-        const __m512i l23 = _mm512_unpacklo_epi8(w[2], w[3]), h23 = _mm512_unpackhi_epi8(w[2], w[3]);
-        b->wq[0][kw][0] = _mm512_unpacklo_epi16(l01, l23);
-        b->wq[0][kw][1] = _mm512_unpackhi_epi16(l01, l23);
-        b->wq[0][kw][2] = _mm512_unpacklo_epi16(h01, h23);
-        b->wq[0][kw][3] = _mm512_unpackhi_epi16(h01, h23);
+        interleave(w, b->wq[0][kw]);
         for (int j = 0; j < 4; j++) /* (0, w0, w1, w2): the pair's second row */
             b->wq[1][kw][j] = S == 1 ? _mm512_slli_epi32(b->wq[0][kw][j], 8) : z;
     }
