@@ -393,6 +393,9 @@ static void test_conv_blocks_and_models(void **state)
     assert_int_equal(fails, 0);
 }
 
+/* (after conv_case and run_case) */
+#include "conv_patch_variants.h"
+
 /* Patchify convs (stride == kernel, unpadded, small C: a ViT's patch
  * embedding), which the AVX-512 kernel runs as a bf16 matmul over gathered
  * im2col rows in chunks of vk_conv_patch_rows_bf16 pixels: ViT-B/32 and B/16
@@ -422,29 +425,8 @@ static void test_conv_patchify(void **state)
         {patch(1, 48, 48, 16, 20, 4), 0},    /* C = 16: the conv's own gather */
     };
     int fails = 0;
-    const int quick = getenv("VIREO_TEST_QUICK") != NULL; /* qemu: one variant per case */
-    for (size_t i = 0; i < sizeof cases / sizeof *cases && !fails; i++) {
-        for (int v = quick ? (int)(i % 3) : 0; v < (quick ? (int)(i % 3) + 1 : 3); v++) {
-            conv_case c = cases[i].c;
-            c.bias = v != 1;
-            c.residual = v >= 1;
-            c.act = v == 0 ? VK_ACT_NONE : v == 1 ? VK_ACT_RELU : VK_ACT_GELU;
-            /* a wider input pixel is not dense: not the route either */
-            c.in_extra = v == 2 && i % 2 ? 1 : 0;
-            c.out_extra = v == 2 ? 3 : 0;
-            vk_conv_geom g = {c.N, c.H, c.W, c.C, c.OH, c.OW, c.OC, c.KH, c.KW, c.sh, c.sw,
-                              c.pt, c.pl, c.dh, c.dw, c.C + c.in_extra, c.OC + c.out_extra};
-            const int rows = vk_conv_patch_rows_bf16(&g), M = c.N * c.OH * c.OW;
-            const int want = c.in_extra ? 0 : cases[i].chunks;
-            const int got = rows == 0 ? 0 : M > rows ? 2 : 1;
-            if (got != want) {
-                tu_fail("patch case %zu.%d: %d rows per chunk for %d pixels, expected %s", i, v,
-                        rows, M, want == 0 ? "no route" : want == 1 ? "one chunk" : "several");
-                fails++;
-            }
-            fails += run_case(&c, 700 + i * 3 + (size_t)v);
-        }
-    }
+    for (size_t i = 0; i < sizeof cases / sizeof *cases && !fails; i++)
+        fails += patch_variants(cases[i].c, cases[i].chunks, i, vk_conv_patch_rows_bf16);
     assert_int_equal(fails, 0);
 }
 
