@@ -287,17 +287,19 @@ VQ_AI void run(const vk_dwconv_q8_args *a, int r0, int r1, int c0, const vq_out 
             /* pixel pairs (ow, ow + 1): interior when both are */
             for (int ow = 0; ow < OW;) {
                 const int iw0 = ow - pl;
-                if (ow + 1 >= OW) {
+                if (ow + 1 >= OW) { /* a last odd pixel: its half */
                     OUTS(1, 1, 2, 2 * ldo, (__mmask64)0xFFFFFFFF, 0);
+                    ow += 2;
                 } else if (ow < owa || ow + 1 >= owb) {
                     OUTS(1, 1, 2, 2 * ldo, b.m, 1);
+                    ow += 2;
                 } else if (ow + 3 < owb) {
                     OUTS(2, 0, 2, 2 * ldo, b.m, 1);
-                    ow += 2;
+                    ow += 4;
                 } else {
                     OUTS(1, 0, 2, 2 * ldo, b.m, 1);
+                    ow += 2;
                 }
-                ow += 2;
             }
         } else {
             for (int ow = 0; ow < OW;) {
