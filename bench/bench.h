@@ -46,6 +46,9 @@ typedef struct bench_row {
     const char *isa;
     double ops; /* operations per call: 2 per multiply-add; elements for eltwise */
     double ms, baseline_ms;
+    /* paired rounds (bench_time_row): median, min and max over the rounds of
+     * baseline_ms/ms measured back to back; <= 0 = not measured */
+    double ratio_med, ratio_min, ratio_max;
     const char *baseline;
     const char *baseline_impl;
     const char *impl;
@@ -59,10 +62,15 @@ typedef struct bench_row {
 /* A timed body: one call of the op; `iter` picks the rotated buffer set. */
 typedef void (*bench_fn)(void *ctx, int iter);
 
-/* Times `ours` and `theirs` (either may be NULL) alternately, g_opt.runs runs
- * each, and stores the medians (ms per call) in *ms_ours / *ms_theirs. */
+/* Times `ours` and `theirs` (either may be NULL) in g_opt.runs rounds, each
+ * round one run of both back to back (the order alternating), and stores the
+ * medians (ms per call) in *ms_ours / *ms_theirs. */
 void bench_time_pair(int threads, bench_fn ours, void *ctx_ours, bench_fn theirs,
                      void *ctx_theirs, double *ms_ours, double *ms_theirs);
+/* The same into row->ms / baseline_ms, plus the rounds' ratios (ratio_med,
+ * ratio_min, ratio_max), which bench_emit reports as the row's ratio. */
+void bench_time_row(int threads, bench_fn ours, void *ctx_ours, bench_fn theirs,
+                    void *ctx_theirs, bench_row *row);
 /* "thread-cpu" (1 thread, auto) or "wall" */
 const char *bench_clock_name(int threads);
 /* The lower median of v[0..n) (sorts v in place; 0 for n <= 0). */

@@ -70,28 +70,73 @@ static void settle(int threads)
     nanosleep(&ts, NULL);
 }
 
-static double time_side(int threads, bench_fn fn, void *ctx, double (*clk)(void))
+/* Both sides, run for run: round r runs ours then theirs (r even) or theirs
+ * then ours (r odd), so a swing of the host's speed lasting seconds lands on
+ * both sides of a round. Per side the median ms per call; per round the ratio
+ * of speeds (their time / ours), whose median, minimum and maximum go in
+ * r_med/r_min/r_max (-1 when a side is missing).
+ *
+ * One thread: both sides run entirely on this thread (our pool of 1 and
+ * OpenMP with 1 thread execute on the caller), so its CPU clock excludes the
+ * time other processes took the core. More threads: wall clock. */
+static void time_rounds(int threads, bench_fn fn[2], void *ctx[2], double ms[2], double *r_med,
+                        double *r_min, double *r_max)
 {
-    int runs = g_opt.runs < 1 ? 1 : g_opt.runs, iter = 0;
-    double *t = calloc((size_t)runs, sizeof *t);
-    settle(threads);
-    fn(ctx, iter++); /* warm-up: first-touch faults, oneDNN JIT, pool wake-up */
+    double (*clk)(void) = strcmp(bench_clock_name(threads), "wall") ? thread_now : bench_now;
+    int runs = g_opt.runs < 1 ? 1 : g_opt.runs, iter[2] = {0, 0};
+    double *t[2], *ratio = calloc((size_t)runs, sizeof *ratio);
+    for (int s = 0; s < 2; s++) {
+        t[s] = calloc((size_t)runs, sizeof *t[s]);
+        if (!fn[s])
+            continue;
+        settle(threads);
+        fn[s](ctx[s], iter[s]++); /* warm-up: first-touch faults, oneDNN JIT, pool wake-up */
+    }
     for (int r = 0; r < runs; r++)
-        t[r] = one_run(fn, ctx, &iter, clk);
-    double m = bench_median(t, runs);
-    free(t);
-    return m;
+        for (int i = 0; i < 2; i++) {
+            int s = (r & 1) ? 1 - i : i;
+            if (!fn[s])
+                continue;
+            settle(threads);
+            t[s][r] = one_run(fn[s], ctx[s], &iter[s], clk);
+        }
+    int paired = fn[0] && fn[1];
+    *r_min = *r_max = -1;
+    for (int r = 0; paired && r < runs; r++) {
+        ratio[r] = t[0][r] > 0 ? t[1][r] / t[0][r] : 0;
+        if (*r_min < 0 || ratio[r] < *r_min)
+            *r_min = ratio[r];
+        if (ratio[r] > *r_max)
+            *r_max = ratio[r];
+    }
+    *r_med = paired ? bench_median(ratio, runs) : -1;
+    for (int s = 0; s < 2; s++) {
+        ms[s] = fn[s] ? bench_median(t[s], runs) : -1;
+        free(t[s]);
+    }
+    free(ratio);
 }
 
 void bench_time_pair(int threads, bench_fn ours, void *ctx_ours, bench_fn theirs,
                      void *ctx_theirs, double *ms_ours, double *ms_theirs)
 {
-    /* One thread: both sides run entirely on this thread (our pool of 1 and
-     * OpenMP with 1 thread execute on the caller), so its CPU clock excludes
-     * the time other processes took the core. More threads: wall clock. */
-    double (*clk)(void) = strcmp(bench_clock_name(threads), "wall") ? thread_now : bench_now;
-    *ms_ours = ours ? time_side(threads, ours, ctx_ours, clk) : -1;
-    *ms_theirs = theirs ? time_side(threads, theirs, ctx_theirs, clk) : -1;
+    bench_fn fn[2] = {ours, theirs};
+    void *ctx[2] = {ctx_ours, ctx_theirs};
+    double ms[2], med, lo, hi;
+    time_rounds(threads, fn, ctx, ms, &med, &lo, &hi);
+    *ms_ours = ms[0];
+    *ms_theirs = ms[1];
+}
+
+void bench_time_row(int threads, bench_fn ours, void *ctx_ours, bench_fn theirs,
+                    void *ctx_theirs, bench_row *row)
+{
+    bench_fn fn[2] = {ours, theirs};
+    void *ctx[2] = {ctx_ours, ctx_theirs};
+    double ms[2];
+    time_rounds(threads, fn, ctx, ms, &row->ratio_med, &row->ratio_min, &row->ratio_max);
+    row->ms = ms[0];
+    row->baseline_ms = ms[1];
 }
 
 double bench_loadavg(void)
@@ -258,9 +303,9 @@ void bench_table_header(void)
 {
     if (g_opt.json)
         return;
-    printf("%-10s %-5s %-26s %-22s %3s %-6s %9s %9s %-12s %9s %7s %6s %s\n", "op", "dtype",
-           "shape", "layer", "thr", "isa", "ms", "gops", "baseline", "base_gops", "ratio",
-           "peak%", "check");
+    printf("%-10s %-5s %-26s %-22s %3s %-6s %9s %9s %-12s %9s %7s %-11s %6s %s\n", "op",
+           "dtype", "shape", "layer", "thr", "isa", "ms", "gops", "baseline", "base_gops", "ratio",
+           "rounds", "peak%", "check");
     fflush(stdout);
 }
 
@@ -271,7 +316,9 @@ void bench_emit(const bench_row *r)
                 r->op, r->dtype, r->shape, r->layer, r->threads, r->check, r->max_err);
     double g = r->ms > 0 ? r->ops / (r->ms * 1e6) : -1;
     double bg = r->baseline_ms > 0 ? r->ops / (r->baseline_ms * 1e6) : -1;
-    double ratio = g > 0 && bg > 0 ? g / bg : -1;
+    /* the median of the paired rounds' ratios when measured: it is steadier
+     * than the ratio of two medians taken from different rounds */
+    double ratio = r->ratio_med > 0 ? r->ratio_med : g > 0 && bg > 0 ? g / bg : -1;
     double peak = peak_for(r);
     double pf = g > 0 && peak > 0 ? g / peak : -1;
     if (g_opt.json) {
@@ -286,6 +333,8 @@ void bench_emit(const bench_row *r)
         json_num("baseline_gops", bg, bg > 0);
         json_num("baseline_ms", r->baseline_ms, r->baseline_ms > 0);
         json_num("ratio", ratio, ratio > 0);
+        json_num("ratio_min", r->ratio_min, r->ratio_med > 0);
+        json_num("ratio_max", r->ratio_max, r->ratio_med > 0);
         json_num("peak_fraction", pf, pf > 0);
         printf(",\"units\":\"%s\",\"clock\":\"%s\",\"runs\":%d,\"check\":\"%s\"", r->elementwise ? "Gelem/s" : "GOP/s",
                bench_clock_name(r->threads), g_opt.runs, r->check ? r->check : "skipped");
@@ -293,12 +342,14 @@ void bench_emit(const bench_row *r)
         json_num("loadavg", bench_loadavg(), bench_loadavg() >= 0);
         printf("}\n");
     } else {
-        char pfs[16] = "-";
+        char pfs[16] = "-", range[32] = "-";
         if (pf > 0)
             snprintf(pfs, sizeof pfs, "%.1f", 100 * pf);
-        printf("%-10s %-5s %-26s %-22s %3d %-6s %9.4f %9.2f %-12s %9.2f %7.3f %6s %s\n", r->op,
-               r->dtype, r->shape, r->layer, r->threads, r->isa ? r->isa : "?", r->ms, g,
-               r->baseline, bg, ratio, pfs, r->check ? r->check : "skipped");
+        if (r->ratio_med > 0)
+            snprintf(range, sizeof range, "%.2f-%.2f", r->ratio_min, r->ratio_max);
+        printf("%-10s %-5s %-26s %-22s %3d %-6s %9.4f %9.2f %-12s %9.2f %7.3f %-11s %6s %s\n",
+               r->op, r->dtype, r->shape, r->layer, r->threads, r->isa ? r->isa : "?", r->ms, g,
+               r->baseline, bg, ratio, range, pfs, r->check ? r->check : "skipped");
     }
     fflush(stdout);
 }

@@ -140,7 +140,7 @@ static void attn_row(const attn_shape *s, int threads)
     dn_attn_run(&theirs, 0);
     row.max_err = bench_cmp_f32(o, o2, (size_t)L * o_ld);
     row.check = theirs.failed ? "baseline-failed" : bench_verdict(row.max_err, BENCH_TOL_F32);
-    bench_time_pair(threads, attn_run, &ours, dn_attn_run, &theirs, &row.ms, &row.baseline_ms);
+    bench_time_row(threads, attn_run, &ours, dn_attn_run, &theirs, &row);
     bench_emit(&row);
 
 fail:

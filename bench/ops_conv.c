@@ -289,7 +289,7 @@ static void conv_row(const conv_shape *s, int kind, int threads)
     row.max_err = q8 ? bench_cmp_u8(out[0], dOut[0], out_n) : bench_cmp_f32(out[0], dOut[0], out_n);
     row.check = theirs.failed ? "baseline-failed"
                               : bench_verdict(row.max_err, q8 ? BENCH_TOL_Q8 : BENCH_TOL_F32);
-    bench_time_pair(threads, conv_run, &ours, dn_call_run, &theirs, &row.ms, &row.baseline_ms);
+    bench_time_row(threads, conv_run, &ours, dn_call_run, &theirs, &row);
     bench_emit(&row);
 
 fail:
@@ -475,7 +475,7 @@ static void conv_row_bf16(const conv_shape *s, int dw, int threads)
     row.max_err = bench_cmp_f32(out[0], dOut[0], out_n);
     row.check = theirs.failed ? "baseline-failed"
                               : bench_verdict(row.max_err, dw ? BF16_DW_TOL : BENCH_TOL_F32);
-    bench_time_pair(threads, convh_run, &ours, dn_call_run, &theirs, &row.ms, &row.baseline_ms);
+    bench_time_row(threads, convh_run, &ours, dn_call_run, &theirs, &row);
     bench_emit(&row);
 fail:
     for (int r = 0; r < nrot; r++) {

@@ -127,7 +127,7 @@ static void ew_row(const ew_shape *s, int threads)
     dn_call_run(&theirs, 0);
     row.max_err = bench_cmp_f32(y, y2, n);
     row.check = theirs.failed ? "baseline-failed" : bench_verdict(row.max_err, BENCH_TOL_F32);
-    bench_time_pair(threads, ew_run, &ours, dn_call_run, &theirs, &row.ms, &row.baseline_ms);
+    bench_time_row(threads, ew_run, &ours, dn_call_run, &theirs, &row);
     bench_emit(&row);
 
 fail:

@@ -204,7 +204,7 @@ static void mm_row(const mm_shape *s, int q8, int threads)
                      : bench_cmp_f32(C[0], dC[0], (size_t)M * N);
     row.check = theirs.failed ? "baseline-failed"
                               : bench_verdict(row.max_err, q8 ? BENCH_TOL_Q8 : BENCH_TOL_F32);
-    bench_time_pair(threads, mm_run, &ours, dn_call_run, &theirs, &row.ms, &row.baseline_ms);
+    bench_time_row(threads, mm_run, &ours, dn_call_run, &theirs, &row);
     bench_emit(&row);
 
 fail:
@@ -309,7 +309,7 @@ static void mm_row_bf16(const mm_shape *s, int threads)
     dn_call_run(&theirs, 0);
     row.max_err = bench_cmp_f32(C[0], dC[0], (size_t)M * N);
     row.check = theirs.failed ? "baseline-failed" : bench_verdict(row.max_err, BENCH_TOL_F32);
-    bench_time_pair(threads, mm_run, &ours, dn_call_run, &theirs, &row.ms, &row.baseline_ms);
+    bench_time_row(threads, mm_run, &ours, dn_call_run, &theirs, &row);
     bench_emit(&row);
 fail:
     for (int r = 0; r < nrot; r++) {

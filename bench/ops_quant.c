@@ -191,7 +191,7 @@ static void q_row(const q_shape *s, int threads)
     row.max_err = f32 ? bench_cmp_f32(y, y2, out_n) : bench_cmp_u8(y, y2, out_n);
     row.check = theirs.failed ? "baseline-failed"
                               : bench_verdict(row.max_err, f32 ? BENCH_TOL_F32 : BENCH_TOL_Q8);
-    bench_time_pair(threads, q_run, &ours, dn_call_run, &theirs, &row.ms, &row.baseline_ms);
+    bench_time_row(threads, q_run, &ours, dn_call_run, &theirs, &row);
     bench_emit(&row);
 
 fail:
