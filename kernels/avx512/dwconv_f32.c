@@ -38,6 +38,12 @@
  * on the MobileNetV2 layers: +10..30 % on 14×14 and 7×7 maps, neutral on
  * the large ones). */
 #define DW_CCHUNK 64
+/* At stride 2 on inputs up to this wide, 32-channel slices: a row pair
+ * reads 5 input rows, and with 32 channels they stay in L1 (at most 35 KB)
+ * while the pair's vectors pass (measured with outputs larger than the LLC:
+ * 0.89–0.91 of the 64-channel time on 14²×576, 0.94 on 28²×192, 0.96–0.99 on
+ * 56²×144; 112²×96 was 1.03 and keeps 64). */
+#define DW_S2_NARROW_W 56
 /* Row pairs on maps at least this wide prefetch (for writing) the output
  * lines of the next pair of the same channel slice as they store their own:
  * a whole sweep ahead. Output that is not in cache costs a read for
@@ -298,15 +304,15 @@ DW_INLINE void dw3_rows(const vk_dwconv_f32_args *a, int n, int oh, int cs, int 
 }
 
 /* Prefetch for writing output row oh's lines of the channel slice from ce
- * on: what a single row's blocks would do with pf = DW_CCHUNK (a run-time pf
+ * on: what a single row's blocks would do with pf = chunk (a run-time pf
  * in the single-row blocks measured 8..17 % slower on every map, register
  * pressure), done before them instead. */
-static void pf_row_slice(const vk_dwconv_f32_args *a, int n, int oh, int ce)
+static void pf_row_slice(const vk_dwconv_f32_args *a, int n, int oh, int ce, int chunk)
 {
     const vk_conv_geom *g = &a->g;
     float *o = a->out + ((ptrdiff_t)(n * g->OH + oh) * g->OW) * g->out_ld + ce;
     for (int ow = 0; ow < g->OW; ow++)
-        for (int c = 0; c < DW_CCHUNK && ce + c < g->C; c += 16)
+        for (int c = 0; c < chunk && ce + c < g->C; c += 16)
             __builtin_prefetch(o + (ptrdiff_t)ow * g->out_ld + c, 1, 3);
 }
 
@@ -324,7 +330,7 @@ void vk_dwconv_f32_avx512(const vk_dwconv_f32_args *a, int r0, int r1)
             dw_general_row(a, r / g->OH, r % g->OH, lo, hi);
         return;
     }
-    const int chunk = DW_CCHUNK;
+    const int chunk = S == 2 && g->W <= DW_S2_NARROW_W ? 32 : DW_CCHUNK;
     const int pf_rows = g->stride_h == S && g->OW >= DW_PF_MINW;
     const ptrdiff_t pf_next = 2 * (ptrdiff_t)g->OW * g->out_ld;
     const ptrdiff_t Cp = (ptrdiff_t)vk_round_up((size_t)g->C, 16);
@@ -351,7 +357,7 @@ void vk_dwconv_f32_avx512(const vk_dwconv_f32_args *a, int r0, int r1)
                 dw3_rows(a, n, oh, cs, ce, lo, hi, pf, 2, 2, DW_B2, 0);
             else {
                 if (pf_slice)
-                    pf_row_slice(a, n, oh, ce);
+                    pf_row_slice(a, n, oh, ce, chunk);
                 if (S == 1)
                     dw3_rows(a, n, oh, cs, ce, lo, hi, 0, 1, 1, 8, slow);
                 else
