@@ -337,7 +337,7 @@ void vk_dwconv_f32_avx512(const vk_dwconv_f32_args *a, int r0, int r1)
     for (int cs = 0; cs < g->C; cs += chunk) {
         const int ce = cs + chunk < g->C ? cs + chunk : g->C;
         /* narrow maps: every store prefetches the same pixel's line of the
-         * next slice, and the next slice's weights come in now */
+         * next slice; on every map the next slice's weights come in now */
         const ptrdiff_t pf_slice = !pf_rows && ce < g->C ? chunk : 0;
         if (ce < g->C)
             for (int t = 0; t < 9; t++)

@@ -155,6 +155,20 @@ VQ_AI void column(const qblk *b, __m512i a[2][2][4], int t, const __m512i qv[4],
     }
 }
 
+/* Column t's quad: handed on by the previous block (t = 0 with a carry that
+ * is set) or built. */
+VQ_AI void col_quad(const qblk *b, int iw0, int t, __m512i q[4], const __m512i *carry,
+                    const int *have, const int S, const int SGN, const int FULL, const int EDGE,
+                    const int P2)
+{
+    if (t == 0 && carry && *have) {
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++)
+            q[j] = carry[j];
+    } else
+        quad(b, iw0 + t, q, S == 1 ? 4 : 3, SGN, FULL || P2, EDGE, P2);
+}
+
 /* NO outputs of R rows (R = 2: stride-1 pair) from input column iw0 (the
  * first kernel column of output 0) on, CSTEP columns apart (S, or 2 for
  * pixel pairs), requantized and stored at out, ldo apart (the next row at
@@ -180,55 +194,39 @@ VQ_AI void outputs(const qblk *b, int iw0, const vq_rq q[4], const vq_out *o_, u
     const int ncol = (NO - 1) * CSTEP + 3;
     if (CSTEP != 2)
         carry = NULL;
+    __m512i last[4]; /* the quad of the latest column */
     if (P2 && !EDGE) {
         /* Dense 32-byte pixels: column t + 1 (odd) is the upper half of
          * column t and the lower half of column t + 2, 128-bit lanes 2, 3
          * and 0, 1, and the interleave works inside 128-bit lanes: one
          * shuffle per vector instead of 4 loads and 8 unpacks. */
-        __m512i qe[4], qn[4], qm[4];
-        if (carry && *have) {
-#pragma GCC unroll 4
-            for (int j = 0; j < 4; j++)
-                qe[j] = carry[j];
-        } else
-            quad(b, iw0, qe, 4, SGN, 1, 0, 1);
-        column(b, a, 0, qe, R, NO, CSTEP);
+        __m512i qn[4], qm[4];
+        col_quad(b, iw0, 0, last, carry, have, S, SGN, FULL, EDGE, P2);
+        column(b, a, 0, last, R, NO, CSTEP);
 #pragma GCC unroll 4
         for (int t = 1; t < ncol; t += 2) {
-            quad(b, iw0 + t + 1, qn, 4, SGN, 1, 0, 1);
+            col_quad(b, iw0, t + 1, qn, carry, have, S, SGN, FULL, EDGE, P2);
 #pragma GCC unroll 4
             for (int j = 0; j < 4; j++)
-                qm[j] = _mm512_shuffle_i64x2(qe[j], qn[j], _MM_SHUFFLE(1, 0, 3, 2));
+                qm[j] = _mm512_shuffle_i64x2(last[j], qn[j], _MM_SHUFFLE(1, 0, 3, 2));
             column(b, a, t, qm, R, NO, CSTEP);
             column(b, a, t + 1, qn, R, NO, CSTEP);
 #pragma GCC unroll 4
             for (int j = 0; j < 4; j++)
-                qe[j] = qn[j];
-        }
-        if (carry) {
-#pragma GCC unroll 4
-            for (int j = 0; j < 4; j++)
-                carry[j] = qe[j];
-            *have = 1;
+                last[j] = qn[j];
         }
     } else {
 #pragma GCC unroll 8
         for (int t = 0; t < ncol; t++) {
-            __m512i qv[4];
-            if (carry && *have && t == 0) {
-#pragma GCC unroll 4
-                for (int j = 0; j < 4; j++)
-                    qv[j] = carry[j];
-            } else
-                quad(b, iw0 + t, qv, S == 1 ? 4 : 3, SGN, FULL || P2, EDGE, P2);
-            column(b, a, t, qv, R, NO, CSTEP);
-            if (carry && t == ncol - 1)
-#pragma GCC unroll 4
-                for (int j = 0; j < 4; j++)
-                    carry[j] = qv[j];
+            col_quad(b, iw0, t, last, carry, have, S, SGN, FULL, EDGE, P2);
+            column(b, a, t, last, R, NO, CSTEP);
         }
-        if (carry)
-            *have = 1;
+    }
+    if (carry) {
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++)
+            carry[j] = last[j];
+        *have = 1;
     }
 #pragma GCC unroll 2
     for (int r = 0; r < R; r++)
