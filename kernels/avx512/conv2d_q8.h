@@ -88,6 +88,10 @@ enum { VQ_CLAMP_LEFT, VQ_CLAMP, VQ_SAT_S8, VQ_SAT_U8 };
 typedef struct vq_out {
     __m512i lo, hi, zero;
     int mode;
+    /* vq_mbqm_f32's trust band: fractions in [ftol, ftol_hi) are trusted.
+     * vq_out_make sets ftol = 2 (nothing trusted: always the exact form);
+     * vq_out_allow_f32 narrows it when the layer qualifies. */
+    __m512 ftol, ftol_hi;
 } vq_out;
 
 /* min_rsh: the smallest right shift of any channel. */
@@ -109,7 +113,71 @@ VQ_AI vq_out vq_out_make(int a_signed, int32_t out_min, int32_t out_max, int32_t
     o.lo = _mm512_set1_epi32((int32_t)lo);
     o.hi = _mm512_set1_epi32((int32_t)hi);
     o.zero = _mm512_set1_epi32(zero);
+    o.ftol = _mm512_set1_ps(2.0f);
+    o.ftol_hi = _mm512_set1_ps(-1.0f);
     return o;
+}
+
+/* ------------------------------------------- requantization through f32 ---
+ *
+ * vq_mbqm costs 8 integer vector operations per 16 lanes (two vpmuldq
+ * halves); depthwise layers, with only 9 products per output, spend more on
+ * it than on their vpdpbusd. vq_mbqm_f32 gets the same integers from 4 f32
+ * operations, and flags the lanes whose f32 value is too close to a rounding
+ * boundary to be trusted; the caller recomputes those vectors with vq_mbqm.
+ *
+ * Exact value v = x·m / 2^(31+e) (m < 2^31, right shift e >= 0, so
+ * |v| < |x| < 2^31), wanted r = floor(v + 1/2) (vk_mbqm). Computed in f32,
+ * each step rounded once (relative error <= 2^-24): x, M = m·2^-(31+e),
+ * then y = x·M + 1/2 in one FMA. So |y - (v + 1/2)| <= (3|v| + 1/2)·2^-24.
+ *  - |v| <= 2^10 + 1: the error is < 2^-12.4. If frac(y) = y - floor(y) lies
+ *    in [2^-12, 1 - 2^-12), v + 1/2 lies strictly between floor(y) and
+ *    floor(y) + 1, so floor(y) = r exactly. Otherwise the lane is flagged.
+ *  - |v| > 2^10 + 1: floor(y) may be off, but y > 1023 for v > 2^10 + 1
+ *    (symmetrically below), so when the output window [lo - zero, hi - zero]
+ *    lies within ±1000, floor(y) and r are both beyond it on the same side
+ *    and the clamp (or the saturating packs) gives the same byte.
+ *  - |y| >= 2^24 is an integer in f32: frac 0, always flagged (so the f32 to
+ *    int32 conversion never overflows unflagged).
+ * vq_out_allow_f32 admits a layer only with no left shift and an output
+ * window within ±1000 (every TFLite model: |zero point| <= 255). Flagged
+ * lanes come at a rate of about 2^-11 (uniform fractions), one 64-lane
+ * group in ~30. */
+
+/* Per lane m·2^(s-31) rounded once to f32 (s clamped as vq_rq_make does). */
+VQ_AI __m512 vq_fmult(__m512i m, __m512i s)
+{
+    s = _mm512_min_epi32(_mm512_max_epi32(s, _mm512_set1_epi32(-31)), _mm512_set1_epi32(30));
+    const __m512i e = _mm512_sub_epi32(s, _mm512_set1_epi32(31));
+    /* exact in f64: m < 2^31 times a power of two */
+    const __m512d lo = _mm512_scalef_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(m)),
+                                        _mm512_cvtepi32_pd(_mm512_castsi512_si256(e)));
+    const __m512d hi = _mm512_scalef_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(m, 1)),
+                                        _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(e, 1)));
+    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi),
+                              1);
+}
+
+/* Narrows o's trust band when the layer qualifies (see above). */
+static inline void vq_out_allow_f32(vq_out *o)
+{
+    const int64_t lo = _mm512_cvtsi512_si32(o->lo), hi = _mm512_cvtsi512_si32(o->hi);
+    if (o->mode == VQ_CLAMP_LEFT || lo < -1000 || hi > 1000 || lo > 1000 || hi < -1000)
+        return;
+    o->ftol = _mm512_set1_ps(0x1p-12f);
+    o->ftol_hi = _mm512_set1_ps(1.0f - 0x1p-12f);
+}
+
+/* vk_mbqm of 16 lanes for right shifts, through f32: lanes it cannot vouch
+ * for are added to *bad (their results are then to be recomputed). */
+VQ_AI __m512i vq_mbqm_f32(__m512i x, __m512 mf, const vq_out *o, __mmask16 *bad)
+{
+    const __m512 y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(x), mf, _mm512_set1_ps(0.5f));
+    /* y - floor(y), exactly */
+    const __m512 f = _mm512_reduce_ps(y, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    *bad |= _mm512_cmp_ps_mask(f, o->ftol, _CMP_LT_OQ) |
+            _mm512_cmp_ps_mask(f, o->ftol_hi, _CMP_GE_OQ);
+    return _mm512_cvt_roundps_epi32(y, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
 }
 
 /* Requantized bytes of 16 accumulators (MODE a compile-time constant). */

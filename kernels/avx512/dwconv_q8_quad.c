@@ -60,6 +60,7 @@ typedef struct qblk {
     __mmask64 m;            /* valid channels of the block */
     __m512i wq[2][3][4];    /* [row of the pair][kw][j] */
     __m512i init[4];
+    __m512 mf[4];           /* f32 multipliers (vq_fmult), quad order */
 } qblk;
 
 /* Bytes of 4 vectors (rows) interleaved per channel: q[j] lane 4i + k holds
@@ -113,13 +114,24 @@ VQ_AI void quad(const qblk *b, int iw, __m512i q[4], const int NR, const int SGN
 
 /* Requantizes the 4 quad-order vectors of one output pixel and stores its 64
  * channels (those of the block's mask) in channel order. */
-VQ_AI void store(const __m512i acc[4], const vq_rq q[4], const vq_out *o, uint8_t *out,
-                 __mmask64 m, ptrdiff_t pf, const int MODE, const int SGN, const int FULL)
+VQ_AI void store(const __m512i acc[4], const vq_rq q[4], const __m512 mf[4], const vq_out *o,
+                 uint8_t *out, __mmask64 m, ptrdiff_t pf, const int MODE, const int SGN,
+                 const int FULL)
 {
+    /* through f32 (no left shift here: vk_dwq8_quad_ok), the exact form
+     * when some lane is too close to a rounding boundary */
     __m512i v[4];
+    __mmask16 bad = 0;
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++)
+        v[j] = vq_mbqm_f32(acc[j], mf[j], o, &bad);
+    if (__builtin_expect(bad != 0, 0)) {
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++)
+            v[j] = vq_mbqm(acc[j], &q[j], 0);
+    }
 #pragma GCC unroll 4
     for (int j = 0; j < 4; j++) {
-        v[j] = vq_mbqm(acc[j], &q[j], MODE == VQ_CLAMP_LEFT);
         if (MODE == VQ_CLAMP || MODE == VQ_CLAMP_LEFT)
             v[j] = _mm512_min_epi32(_mm512_max_epi32(v[j], o->lo), o->hi);
         v[j] = _mm512_add_epi32(v[j], o->zero);
@@ -232,7 +244,7 @@ VQ_AI void outputs(const qblk *b, int iw0, const vq_rq q[4], const vq_out *o_, u
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 2
         for (int o = 0; o < NO; o++)
-            store(a[r][o], q, o_, out + r * ldrow + o * ldo, sm, pf, MODE, SGN, FULL);
+            store(a[r][o], q, b->mf, o_, out + r * ldrow + o * ldo, sm, pf, MODE, SGN, FULL);
 }
 
 /* 4 vectors of 16 lanes in channel order (v[i]: channels 16i..16i+15) to
@@ -300,6 +312,7 @@ static void setup(const vk_dwconv_q8_args *a, int c0, int p2, qblk *b, vq_rq q[4
             ws = _mm512_dpbusd_epi32(ws, ones, b->wq[0][kw][j]);
         b->init[j] = _mm512_sub_epi32(bq[j], _mm512_mullo_epi32(ws, azero));
         q[j] = vq_rq_make(mq[j], sq[j]);
+        b->mf[j] = vq_fmult(mq[j], sq[j]);
     }
 }
 

@@ -26,7 +26,8 @@ typedef struct dcase {
     int zp;    /* 0 random, 1 zero points 0, 2 extreme zero points */
     int relu6, big_mul, fill, splits;
     int sample; /* > 1: the oracle computes every sample-th output row only */
-    int edge;   /* accumulators at the requantization's ties and extremes */
+    int edge;   /* accumulators at the requantization's ties and extremes
+                   (2: outputs around -2^16 before a zero point of 2^16) */
 } dcase;
 
 typedef struct ddata {
@@ -172,6 +173,15 @@ static void edge_values(ddata *d, const dcase *c, tu_rng *rng)
     d->out_min = -128, d->out_max = 127;
     if (c->relu6)
         d->out_min = d->out_zero, d->out_max = d->out_zero + 60;
+    if (c->edge == 2) {
+        /* zero point 2^16: the unsaturated outputs are v ≈ -2^16, where f32
+         * is off by up to 2^-7 (the kernel must not take that route) */
+        d->out_zero = 1 << 16;
+        for (int ch = 0; ch < g->C; ch++) {
+            d->mult[ch] = (1 << 30) + rnd(rng, 0, (1 << 30) - 1), d->shift[ch] = 0;
+            d->bias[ch] = (int32_t)(-65536.0 * 2147483648.0 / d->mult[ch]) + rnd(rng, -3, 3);
+        }
+    }
 }
 
 static void make(ddata *d, const dcase *c, uint64_t salt)
@@ -369,15 +379,22 @@ static void test_extremes(void **state)
 }
 
 /* The requantization at its rounding ties and extremes (edge_values): 3×3 on
- * the 32-channel pair path and the 16-channel path (C = 80), 1×1 per pixel;
- * saturating and clamping output stages, left shifts. */
+ * the four-tap path (C = 80: one 64-channel block, the rest on the 16-channel
+ * path; C = 32 from i = 12 on: pixel pairs), 1×1 per pixel; saturating and
+ * clamping output stages, left shifts. The four-tap path requantizes through
+ * f32 (conv2d_q8.h, vq_mbqm_f32), which must hand the ties it cannot round
+ * (multiplier 2^30 + 1, which f32 rounds to 2^30) to the exact form, and
+ * (i >= 15) must not be used with a zero point far from the output range. */
 static void test_requant_edges(void **state)
 {
-    for (int i = 0; i < 12; i++) {
+    for (int i = 0; i < 17; i++) {
         dcase c = {0};
-        c.N = 1, c.H = c.W = 16, c.C = 80, c.KH = c.KW = i % 3 == 2 ? 1 : 3;
-        c.sh = c.sw = 1 + i % 3 % 2, c.dh = c.dw = 1, c.pt = -1, c.mode = 1, c.a_signed = 1;
-        c.relu6 = i / 3 % 2, c.big_mul = i >= 6, c.edge = 1, c.splits = i < 3;
+        c.N = 1, c.H = c.W = 16, c.C = i == 16 || (i >= 12 && i < 15) ? 32 : 80;
+        c.KH = c.KW = i % 3 == 2 && i < 12 ? 1 : 3;
+        c.sh = c.sw = i >= 12 ? 1 : 1 + i % 3 % 2, c.dh = c.dw = 1, c.pt = -1, c.mode = 1;
+        c.a_signed = 1, c.relu6 = (i / 3 % 2 || i == 13) && i < 15, c.big_mul = i >= 6 && i < 12;
+        c.edge = i >= 15 ? 2 : 1;
+        c.splits = i < 3;
         if (run_case(&c, 6500 + (uint64_t)i))
             return;
     }
