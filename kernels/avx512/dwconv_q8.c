@@ -224,7 +224,7 @@ void vk_dwconv_q8_avx512(const vk_dwconv_q8_args *a, int r0, int r1)
         min_rsh = rsh < min_rsh ? rsh : min_rsh;
     }
     vq_out o = vq_out_make(sgn, a->rq.out_min, a->rq.out_max, a->rq.out_zero, has_left, min_rsh);
-    vq_out_allow_f32(&o); /* the four-tap path requantizes through f32 */
+    vq_out_allow_f32(&o); /* the four-tap and pair paths requantize through f32 */
 
     /* fast path: square 3×3 or 5×5, stride 1 or 2 both ways, no dilation,
      * weights in 16-bit lanes */

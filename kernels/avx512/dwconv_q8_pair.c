@@ -121,26 +121,28 @@ VQ_AI __m512i perm_hi(__m512i a, __m512i b)
  * order: the bytes of lo are channel groups 0-3, 8-11, 16-19, 24-27 and of
  * hi 4-7, 12-15, ..., so dword unpacks interleave them back. */
 VQ_AI void epi_body(__m512i (*acc)[2], int cnt, uint8_t *out, ptrdiff_t ldo, ptrdiff_t pf,
-                    const vq_rq *q, const vq_out *o, const int MODE)
+                    const vq_rq *q, const __m512 *mf, const vq_out *o, const int MODE)
 {
     for (int i = 0; i < cnt; i++, out += ldo) {
         if (pf)
             __builtin_prefetch(out + pf, 1, 3);
-        const __m128i lo = vq_bytes(acc[i][0], &q[0], o, MODE);
-        const __m128i hi = vq_bytes(acc[i][1], &q[1], o, MODE);
+        __m512i v[2];
+        vq_mbqm_n(acc[i], q, mf, o, v, 2, MODE);
+        const __m128i lo = vq_finish(v[0], o, MODE);
+        const __m128i hi = vq_finish(v[1], o, MODE);
         _mm_storeu_si128((__m128i *)out, _mm_unpacklo_epi32(lo, hi));
         _mm_storeu_si128((__m128i *)(out + 16), _mm_unpackhi_epi32(lo, hi));
     }
 }
 
 static void epilogue(__m512i (*acc)[2], int cnt, uint8_t *out, ptrdiff_t ldo, ptrdiff_t pf,
-                     const vq_rq *q, const vq_out *o)
+                     const vq_rq *q, const __m512 *mf, const vq_out *o)
 {
     switch (o->mode) {
-    case VQ_CLAMP_LEFT: epi_body(acc, cnt, out, ldo, pf, q, o, VQ_CLAMP_LEFT); break;
-    case VQ_CLAMP: epi_body(acc, cnt, out, ldo, pf, q, o, VQ_CLAMP); break;
-    case VQ_SAT_S8: epi_body(acc, cnt, out, ldo, pf, q, o, VQ_SAT_S8); break;
-    default: epi_body(acc, cnt, out, ldo, pf, q, o, VQ_SAT_U8); break;
+    case VQ_CLAMP_LEFT: epi_body(acc, cnt, out, ldo, pf, q, mf, o, VQ_CLAMP_LEFT); break;
+    case VQ_CLAMP: epi_body(acc, cnt, out, ldo, pf, q, mf, o, VQ_CLAMP); break;
+    case VQ_SAT_S8: epi_body(acc, cnt, out, ldo, pf, q, mf, o, VQ_SAT_S8); break;
+    default: epi_body(acc, cnt, out, ldo, pf, q, mf, o, VQ_SAT_U8); break;
     }
 }
 
@@ -186,6 +188,7 @@ VQ_AI void run(const vk_dwconv_q8_args *a, int r0, int r1, int c0, const vq_out 
 
     /* requantization constants in the same order */
     vq_rq q[2];
+    __m512 mf[2];
     {
         __m512i m0, m1, s0, s1;
         if (a->rq.per_channel) {
@@ -198,6 +201,8 @@ VQ_AI void run(const vk_dwconv_q8_args *a, int r0, int r1, int c0, const vq_out 
         }
         q[0] = vq_rq_make(perm_lo(m0, m1), perm_lo(s0, s1));
         q[1] = vq_rq_make(perm_hi(m0, m1), perm_hi(s0, s1));
+        mf[0] = vq_fmult(perm_lo(m0, m1), perm_lo(s0, s1));
+        mf[1] = vq_fmult(perm_hi(m0, m1), perm_hi(s0, s1));
     }
 
     /* interior outputs: every kernel column inside the image */
@@ -236,7 +241,7 @@ VQ_AI void run(const vk_dwconv_q8_args *a, int r0, int r1, int c0, const vq_out 
                     ow++;
                 }
             }
-            epilogue(acc, ow1 - ow0, out + (ptrdiff_t)ow0 * ldo, ldo, pf, q, o);
+            epilogue(acc, ow1 - ow0, out + (ptrdiff_t)ow0 * ldo, ldo, pf, q, mf, o);
         }
     }
 }

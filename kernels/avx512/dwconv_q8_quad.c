@@ -118,18 +118,8 @@ VQ_AI void store(const __m512i acc[4], const vq_rq q[4], const __m512 mf[4], con
                  uint8_t *out, __mmask64 m, ptrdiff_t pf, const int MODE, const int SGN,
                  const int FULL)
 {
-    /* through f32 (no left shift here: vk_dwq8_quad_ok), the exact form
-     * when some lane is too close to a rounding boundary */
     __m512i v[4];
-    __mmask16 bad = 0;
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; j++)
-        v[j] = vq_mbqm_f32(acc[j], mf[j], o, &bad);
-    if (__builtin_expect(bad != 0, 0)) {
-#pragma GCC unroll 4
-        for (int j = 0; j < 4; j++)
-            v[j] = vq_mbqm(acc[j], &q[j], 0);
-    }
+    vq_mbqm_n(acc, q, mf, o, v, 4, MODE);
 #pragma GCC unroll 4
     for (int j = 0; j < 4; j++) {
         if (MODE == VQ_CLAMP || MODE == VQ_CLAMP_LEFT)

@@ -155,9 +155,12 @@ static void edge_values(ddata *d, const dcase *c, tu_rng *rng)
     static const int32_t centres[] = {0, 0, 1 << 8, -(1 << 8), 1 << 15, -(1 << 20), 1 << 30,
                                       -(1 << 30), INT32_MAX - 130, INT32_MIN + 131};
     const vk_conv_geom *g = &d->g;
-    d->a_signed = 1, d->a_zero = 0, d->b_offset = 0, d->per_channel = 1;
-    memset(d->w, 0, (size_t)g->KH * g->KW * g->C);
-    memset(d->w + (g->KH / 2 * g->KW + g->KW / 2) * g->C, 1, (size_t)g->C);
+    /* mode 2: the same taps as w + b_offset with b_offset 1 (the paths for
+     * TFLite's uint8 weights) */
+    const int bo = c->mode == 2;
+    d->a_signed = 1, d->a_zero = 0, d->b_offset = bo, d->per_channel = 1;
+    memset(d->w, -bo, (size_t)g->KH * g->KW * g->C);
+    memset(d->w + (g->KH / 2 * g->KW + g->KW / 2) * g->C, 1 - bo, (size_t)g->C);
     vk_pack_dw_s8(g->KH, g->KW, g->C, d->w, d->Wp);
     for (int i = 0; i < g->N * g->H * g->W; i++)
         for (int ch = 0; ch < g->C; ch++)
@@ -384,16 +387,19 @@ static void test_extremes(void **state)
  * clamping output stages, left shifts. The four-tap path requantizes through
  * f32 (conv2d_q8.h, vq_mbqm_f32), which must hand the ties it cannot round
  * (multiplier 2^30 + 1, which f32 rounds to 2^30) to the exact form, and
- * (i >= 15) must not be used with a zero point far from the output range. */
+ * (i = 15, 16) must not be used with a zero point far from the output range;
+ * i >= 17: b_offset 1, so the 32-channel pair path does the same. */
 static void test_requant_edges(void **state)
 {
-    for (int i = 0; i < 17; i++) {
+    for (int i = 0; i < 19; i++) {
         dcase c = {0};
-        c.N = 1, c.H = c.W = 16, c.C = i == 16 || (i >= 12 && i < 15) ? 32 : 80;
+        c.N = 1, c.H = c.W = 16, c.C = i == 16 || i == 18 || (i >= 12 && i < 15) ? 32 : 80;
         c.KH = c.KW = i % 3 == 2 && i < 12 ? 1 : 3;
         c.sh = c.sw = i >= 12 ? 1 : 1 + i % 3 % 2, c.dh = c.dw = 1, c.pt = -1, c.mode = 1;
         c.a_signed = 1, c.relu6 = (i / 3 % 2 || i == 13) && i < 15, c.big_mul = i >= 6 && i < 12;
-        c.edge = i >= 15 ? 2 : 1;
+        c.edge = i == 15 || i == 16 ? 2 : 1;
+        if (i >= 17) /* b_offset 1: the 32-channel pair path */
+            c.mode = 2, c.relu6 = i == 18;
         c.splits = i < 3;
         if (run_case(&c, 6500 + (uint64_t)i))
             return;
