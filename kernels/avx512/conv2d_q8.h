@@ -128,7 +128,8 @@ VQ_AI vq_out vq_out_make(int a_signed, int32_t out_min, int32_t out_max, int32_t
  *
  * Exact value v = x·m / 2^(31+e) (m < 2^31, right shift e >= 0, so
  * |v| < |x| < 2^31), wanted r = floor(v + 1/2) (vk_mbqm). Computed in f32,
- * each step rounded once (relative error <= 2^-24): x, M = m·2^-(31+e),
+ * each step rounded once to nearest (relative error <= 2^-24; embedded
+ * rounding, whatever MXCSR says): x, M = m·2^-(31+e),
  * then y = x·M + 1/2 in one FMA. So |y - (v + 1/2)| <= (3|v| + 1/2)·2^-24.
  *  - |v| <= 2^10 + 1: the error is < 2^-12.4. If frac(y) = y - floor(y) lies
  *    in [2^-12, 1 - 2^-12), v + 1/2 lies strictly between floor(y) and
@@ -144,6 +145,9 @@ VQ_AI vq_out vq_out_make(int a_signed, int32_t out_min, int32_t out_max, int32_t
  * lanes come at a rate of about 2^-11 (uniform fractions), one 64-lane
  * group in ~30. */
 
+/* Round to nearest, whatever MXCSR says (the bound above assumes it). */
+#define VQ_RN (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+
 /* Per lane m·2^(s-31) rounded once to f32 (s clamped as vq_rq_make does). */
 VQ_AI __m512 vq_fmult(__m512i m, __m512i s)
 {
@@ -154,8 +158,8 @@ VQ_AI __m512 vq_fmult(__m512i m, __m512i s)
                                         _mm512_cvtepi32_pd(_mm512_castsi512_si256(e)));
     const __m512d hi = _mm512_scalef_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(m, 1)),
                                         _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(e, 1)));
-    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi),
-                              1);
+    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvt_roundpd_ps(lo, VQ_RN)),
+                              _mm512_cvt_roundpd_ps(hi, VQ_RN), 1);
 }
 
 /* Narrows o's trust band when the layer qualifies (see above). */
@@ -172,7 +176,8 @@ static inline void vq_out_allow_f32(vq_out *o)
  * for are added to *bad (their results are then to be recomputed). */
 VQ_AI __m512i vq_mbqm_f32(__m512i x, __m512 mf, const vq_out *o, __mmask16 *bad)
 {
-    const __m512 y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(x), mf, _mm512_set1_ps(0.5f));
+    const __m512 y = _mm512_fmadd_round_ps(_mm512_cvt_roundepi32_ps(x, VQ_RN), mf,
+                                           _mm512_set1_ps(0.5f), VQ_RN);
     /* y - floor(y), exactly */
     const __m512 f = _mm512_reduce_ps(y, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
     *bad |= _mm512_cmp_ps_mask(f, o->ftol, _CMP_LT_OQ) |
