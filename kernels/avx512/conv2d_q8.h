@@ -219,7 +219,7 @@ VQ_AI __m128i vq_finish(__m512i v, const vq_out *o, const int MODE)
 
 /* Requantized bytes of 16 accumulators (MODE a compile-time constant), the
  * exact form (the conv tiles and the 16-channel depthwise path: in the conv
- * tiles the f32 form measured 2–15 % slower). */
+ * tiles the f32 form measured 2–16 % slower). */
 VQ_AI __m128i vq_bytes(__m512i acc, const vq_rq *q, const vq_out *o, const int MODE)
 {
     return vq_finish(vq_mbqm(acc, q, MODE == VQ_CLAMP_LEFT), o, MODE);
