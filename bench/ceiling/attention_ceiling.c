@@ -1,4 +1,5 @@
-/* Driver of bench/attention_ceiling.sh: times the whole-row attention kernel
+/* Driver of bench/ceiling/attention_ceiling.sh (not part of vireo-bench: its own
+ * main, built by the script): times the whole-row attention kernel
  * (kernels/avx512/attention_f32_full.c) against two copies of it with work
  * removed, in one process, alternating, on the bench's attention layout (12
  * heads, batch 1, Q/K/V read in place from one fused QKV buffer):

@@ -2,7 +2,7 @@
 # How much faster could the fused attention be without its softmax exponentials
 # and its K/V packing? An upper bound, measured: three copies of the whole-row
 # kernel (kernels/avx512/attention_f32_full.c) in one process, alternating
-# (bench/attention_ceiling.c):
+# (bench/ceiling/attention_ceiling.c):
 #   v0 the kernel itself (checked bit for bit against the library's dispatch),
 #   v1 the exponentials replaced by one add,
 #   v2 v1 with K/V packed for the first head only.
@@ -10,11 +10,11 @@
 # Then `vireo-bench kernels --filter attention` in the same run, and for each
 # shape the ratio to oneDNN that v2's speed would give: ratio × v0/v2.
 #
-#   bench/attention_ceiling.sh [BUILD_DIR] [ROUNDS]     (default build, 9)
+#   bench/ceiling/attention_ceiling.sh [BUILD_DIR] [ROUNDS]     (default build, 9)
 # Needs an x86-64 CPU with AVX-512 and BUILD_DIR's libvireo_kernels.a and
 # vireo-bench (cmake --build BUILD_DIR). Not part of the test suite.
 set -eu
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
 rounds=${2:-9}
 tmp=$(mktemp -d)
@@ -44,7 +44,7 @@ variant v1 "$noexp"
 variant v2 "$noexp; s/if (ws.bh != bh) {/if (ws.bh < 0) {/"
 grep -q "ws.bh < 0" "$tmp/v2.c" || { echo "attention_ceiling: K/V packing test not found in $src" >&2; exit 1; }
 # shellcheck disable=SC2086
-gcc $flags -I"$root" -I"$root/include" "$root/bench/attention_ceiling.c" "$tmp/v0.o" "$tmp/v1.o" \
+gcc $flags -I"$root" -I"$root/include" "$root/bench/ceiling/attention_ceiling.c" "$tmp/v0.o" "$tmp/v1.o" \
     "$tmp/v2.o" "$build/libvireo_kernels.a" -lm -o "$tmp/attention_ceiling"
 
 for s in "197 64" "257 64" "197 80" "257 80"; do
