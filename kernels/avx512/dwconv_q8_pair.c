@@ -199,10 +199,10 @@ VQ_AI void run(const vk_dwconv_q8_args *a, int r0, int r1, int c0, const vq_out 
             m0 = m1 = _mm512_set1_epi32(a->rq.mult[0]);
             s0 = s1 = _mm512_set1_epi32(a->rq.shift[0]);
         }
-        q[0] = vq_rq_make(perm_lo(m0, m1), perm_lo(s0, s1));
-        q[1] = vq_rq_make(perm_hi(m0, m1), perm_hi(s0, s1));
-        mf[0] = vq_fmult(perm_lo(m0, m1), perm_lo(s0, s1));
-        mf[1] = vq_fmult(perm_hi(m0, m1), perm_hi(s0, s1));
+        const __m512i ml = perm_lo(m0, m1), sl = perm_lo(s0, s1);
+        const __m512i mh = perm_hi(m0, m1), sh = perm_hi(s0, s1);
+        q[0] = vq_rq_make(ml, sl), mf[0] = vq_fmult(ml, sl);
+        q[1] = vq_rq_make(mh, sh), mf[1] = vq_fmult(mh, sh);
     }
 
     /* interior outputs: every kernel column inside the image */
